@@ -1,0 +1,185 @@
+"""The `blefuzz` command line. Exit codes: 0 no violation, 1 a violation or failed check,
+2 bad usage or bad input."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import sys
+from pathlib import Path
+from typing import Any
+
+from fuzzer import __version__
+from fuzzer.engine.central import load_models
+from fuzzer.engine.check import load_suites, run_check
+from fuzzer.oracles.invariants import load_invariants
+from fuzzer.paths import specs_dir
+from fuzzer.profiles import builtin_profiles, resolve_profile
+from fuzzer.report import json_report, markdown
+from fuzzer.schema import SpecError
+from fuzzer.targets.base import TargetError
+from fuzzer.targets.emulator import EmulatorTarget
+from fuzzer.trace.atomic import write_atomic
+from fuzzer.trace.jsonl import write_jsonl
+from fuzzer.trace.pcap import write_pcap
+
+EXIT_OK, EXIT_VIOLATION, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad usage: exit 2 with this message."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse exits 2 too; keep our wording
+        self.print_usage(sys.stderr)
+        print(f"blefuzz: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="blefuzz", description="Fuzz and conformance-check BLE pairing, link "
+                "encryption and Nordic DFU against a device or the built-in emulator.")
+    p.add_argument("--version", action="version", version=f"blefuzz {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub.add_parser("devices", help="list built-in device profiles and their flaws")
+    c = sub.add_parser("check", help="run the conformance suites and the invariants")
+    c.add_argument("--device", required=True, help="built-in profile name or a profile YAML")
+    c.add_argument("--suite", help="comma-separated suites (default: all)")
+    c.add_argument("--target", default="emulator", help="emulator (default)")
+    c.add_argument("--seed", type=int, default=0, help="seed for every random choice")
+    c.add_argument("--out", help="output folder (default: results/<run-id>)")
+    r = sub.add_parser("report", help="render report.md again from a results folder")
+    r.add_argument("results_dir")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "devices":
+            return _devices()
+        if args.command == "check":
+            return _check(args, argv if argv is not None else sys.argv[1:])
+        if args.command == "report":
+            return _report(Path(args.results_dir))
+    except (SpecError, UsageError, TargetError) as exc:
+        print(f"blefuzz: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_USAGE
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True)
+
+
+def _devices() -> int:
+    from rich.table import Table
+
+    table = Table(title="Built-in device profiles")
+    for col in ("name", "chip / stack", "bootloader", "bond policy", "flaws", "description"):
+        table.add_column(col)
+    for name, path in builtin_profiles().items():
+        prof = resolve_profile(str(path))
+        flaws = ", ".join(prof.flaws) or "-"
+        table.add_row(name, f"{prof.chip} / {prof.stack}", prof.bootloader.kind,
+                      prof.bootloader.bond_policy, flaws, " ".join(prof.description.split()))
+    _console().print(table)
+    return EXIT_OK
+
+
+def _make_target(spec: str, profile, seed: int):
+    if spec == "emulator":
+        return EmulatorTarget(profile, seed=seed)
+    kind = spec.split(":", 1)[0]
+    if kind in ("hci", "gatt"):
+        raise UsageError(f"--target {spec}: the {kind} back end is not available in this version;"
+                         f" use --target emulator")
+    raise UsageError(f"--target {spec!r}: expected emulator, hci:<transport> or gatt:<address>")
+
+
+def _out_dir(args: argparse.Namespace, device: str) -> Path:
+    if args.out:
+        return Path(args.out)
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    base = Path("results") / f"{stamp}-{args.command}-{device}-seed{args.seed}"
+    out, n = base, 1
+    while out.exists():
+        n += 1
+        out = Path(f"{base}-{n}")
+    return out
+
+
+def _check(args: argparse.Namespace, argv: list[str]) -> int:
+    profile = resolve_profile(args.device)
+    specs = specs_dir()
+    suites = load_suites(specs / "suites", args.suite.split(",") if args.suite else None)
+    invariants = load_invariants(specs / "invariants.yaml")
+    models = load_models(specs / "centrals")
+    target = _make_target(args.target, profile, args.seed)
+    out = _out_dir(args, profile.name)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out}: exists and is not a folder")
+    run = run_check(target, suites, invariants, models, seed=args.seed)
+    results = [json_report.invariant_result(inv, run.verdicts[inv.id], run.steps)
+               for inv in invariants]
+    files = ["report.json", "report.md", "trace.jsonl", "trace.pcap"]
+    report: dict[str, Any] = {
+        "schema_version": json_report.SCHEMA_VERSION,
+        "tool": {"name": "blefuzz", "version": __version__},
+        "command": "check",
+        "argv": ["blefuzz", *argv],
+        "seed": args.seed,
+        "device": {
+            "name": profile.name, "description": " ".join(profile.description.split()),
+            "chip": profile.chip, "stack": profile.stack,
+            "bootloader": {"kind": profile.bootloader.kind,
+                           "bond_policy": profile.bootloader.bond_policy},
+            "source": profile.source,
+        },
+        "target": target.describe(),
+        "suites": [{"name": s.name, "title": s.title, "steps": len(s.steps)} for s in run.suites],
+        "steps": run.steps,
+        "results": results,
+        "summary": json_report.summary(results),
+        "trace": {"events": len(run.trace), "virtual_time_us": target.now_us},
+        "files": files,
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    write_jsonl(out / "trace.jsonl", run.trace.events)
+    write_pcap(out / "trace.pcap", run.trace.events)
+    json_report.write_json(out / "report.json", report)
+    write_atomic(out / "report.md", markdown.render(report))
+    _print_results(report, out)
+    failed = report["summary"]["fail"] + report["summary"]["error"]
+    return EXIT_VIOLATION if failed else EXIT_OK
+
+
+def _print_results(report: dict[str, Any], out: Path) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"blefuzz check: {report['device']['name']}")
+    table.add_column("invariant")
+    table.add_column("status")
+    table.add_column("what was seen")
+    colors = {"pass": "green", "fail": "bold red", "inconclusive": "yellow", "error": "red"}
+    for r in report["results"]:
+        table.add_row(r["id"], f"[{colors[r['status']]}]{r['status']}[/]", r["message"])
+    console = _console()
+    console.print(table)
+    s = report["summary"]
+    console.print(f"{s['fail']} failed, {s['pass']} passed, {s['inconclusive']} inconclusive, "
+                  f"{s['error']} errors; results in {out}")
+
+
+def _report(results_dir: Path) -> int:
+    try:
+        report = json_report.read_json(results_dir / "report.json")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    write_atomic(results_dir / "report.md", markdown.render(report))
+    print(f"rendered {results_dir / 'report.md'}")
+    s = report.get("summary", {})
+    return EXIT_VIOLATION if s.get("fail", 0) + s.get("error", 0) else EXIT_OK

@@ -1,0 +1,122 @@
+"""AES-128 building blocks for the Bluetooth LE security functions.
+
+Byte order: every public function in ``fuzzer.crypto`` takes and returns bytes in
+little-endian order, as the values are carried on air in SMP and LL PDUs. The
+Core Specification prints values most significant octet first, so a spec sample
+``SPEC_HEX`` corresponds to ``bytes.fromhex(SPEC_HEX)[::-1]`` here.
+
+The one exception is :func:`aes_cmac`, an internal helper that works in the
+spec's (MSB-first) order, exactly as RFC 4493 defines AES-CMAC.
+
+The AES block cipher itself comes from the ``cryptography`` package. Building a
+``Cipher`` costs several microseconds, reusing an encryptor a fraction of one, so
+encryptors (and CMAC templates) are cached per key in bounded FIFO caches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms, modes
+from cryptography.hazmat.primitives.cmac import CMAC
+
+__all__ = ["BoundedCache", "aes_cmac", "aes_ecb", "e"]
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+#: Default number of keys kept in each per-key cache.
+CACHE_SIZE = 256
+
+
+class BoundedCache(Generic[K, V]):
+    """A dict-backed cache holding at most ``maxsize`` entries, evicting the oldest.
+
+    Values are built on a miss by ``factory(key)``. Eviction is first-in first-out,
+    which costs nothing on a hit (no reordering) and is enough for the fuzzer's
+    access pattern: a handful of keys in use at once, replaced as pairings go on.
+    """
+
+    __slots__ = ("_data", "_factory", "_maxsize")
+
+    def __init__(self, factory: Callable[[K], V], maxsize: int = CACHE_SIZE) -> None:
+        if maxsize < 1:
+            raise ValueError("maxsize must be at least 1")
+        self._data: dict[K, V] = {}
+        self._factory = factory
+        self._maxsize = maxsize
+
+    def get(self, key: K) -> V:
+        """Return the cached value for ``key``, building (and caching) it on a miss."""
+        try:
+            return self._data[key]
+        except KeyError:
+            pass
+        value = self._factory(key)
+        if len(self._data) >= self._maxsize:
+            # dicts keep insertion order: the first key is the oldest entry.
+            del self._data[next(iter(self._data))]
+        self._data[key] = value
+        return value
+
+    def clear(self) -> None:
+        """Drop every cached entry."""
+        self._data.clear()
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+def _new_ecb_encryptor(key: bytes) -> CipherContext:
+    # ECB keeps no state between blocks, so one encryptor serves every block.
+    return Cipher(algorithms.AES(key), modes.ECB()).encryptor()
+
+
+def _new_cmac(key: bytes) -> CMAC:
+    # An untouched CMAC object, used only as a template for CMAC.copy().
+    return CMAC(algorithms.AES(key))
+
+
+_ECB = BoundedCache[bytes, CipherContext](_new_ecb_encryptor)
+_CMAC = BoundedCache[bytes, CMAC](_new_cmac)
+
+
+def _check_len(name: str, value: bytes, size: int) -> None:
+    if len(value) != size:
+        raise ValueError(f"{name} must be {size} bytes, got {len(value)}")
+
+
+def aes_ecb(key: bytes, block: bytes) -> bytes:
+    """Return AES-128(key, block) in FIPS-197 byte order (first byte = MSB).
+
+    Internal helper: no byte reversal is done. ``key`` and ``block`` are 16 bytes.
+    """
+    _check_len("key", key, 16)
+    _check_len("block", block, 16)
+    return _ECB.get(bytes(key)).update(block)
+
+
+def e(key: bytes, plaintext: bytes) -> bytes:
+    """Return the security function e(key, plaintextData), little-endian in and out.
+
+    Core Spec Vol 3 Part H 2.2.1: e is AES-128 with the most significant octet of
+    key and data fed to AES first. With the on-air (little-endian) convention that
+    means: reverse key, reverse data, AES-128-ECB, reverse the result.
+    """
+    _check_len("key", key, 16)
+    _check_len("plaintext", plaintext, 16)
+    return _ECB.get(bytes(key[::-1])).update(plaintext[::-1])[::-1]
+
+
+def aes_cmac(key: bytes, message: bytes) -> bytes:
+    """Return AES-CMAC(key, message) (RFC 4493), all in spec (MSB-first) order.
+
+    Core Spec Vol 3 Part H 2.2.5 defines the LE Secure Connections functions
+    f4..h7 on top of AES-CMAC with a 128-bit key; this is that primitive. Unlike
+    the rest of ``fuzzer.crypto`` it does NOT use the little-endian convention.
+    """
+    _check_len("key", key, 16)
+    mac = _CMAC.get(bytes(key)).copy()
+    mac.update(message)
+    return mac.finalize()

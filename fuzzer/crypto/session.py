@@ -1,0 +1,137 @@
+"""LE link layer encryption: session key derivation and AES-CCM packet protection.
+
+Core Spec Vol 6 Part B 5.1.3.1 (Encryption Start procedure: SKD, IV, SK) and
+Vol 6 Part E 2 (AES-CCM: nonce, MIC, additional authenticated data), with the
+key masking of Vol 3 Part H 2.3.4.
+
+Byte order: every argument is little-endian as carried on air (LTK as in
+HCI/SMP, SKDm/IVm as in LL_ENC_REQ, SKDs/IVs as in LL_ENC_RSP), and the session
+key returned by :func:`session_key` is little-endian too (see
+``fuzzer.crypto.aes``). :class:`LinkCipher` takes that little-endian SK.
+"""
+
+from __future__ import annotations
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESCCM
+
+from .aes import BoundedCache, e
+
+__all__ = ["MIC_LEN", "LinkCipher", "mask_key", "session_key"]
+
+#: Length of the LL MIC appended to every encrypted data channel PDU payload.
+MIC_LEN = 4
+#: Largest packetCounter value: the counter is 39 bits (Vol 6 Part E 2.1).
+MAX_COUNTER = (1 << 39) - 1
+
+# Vol 6 Part E 2 (AAD): the first data channel PDU header octet with NESN, SN
+# and MD (bits 2, 3, 4) set to zero; LLID, CP and RFU bits stay authenticated.
+_HEADER_MASK = 0xE3
+_AAD = tuple(bytes((octet & _HEADER_MASK,)) for octet in range(256))
+# Vol 6 Part E 2.1: the directionBit is bit 7 of nonce octet 4, i.e. bit 39 of
+# the 40-bit little-endian counter field; 1 for central -> peripheral.
+_DIRECTION_BIT = 1 << 39
+
+
+def _new_ccm(key_msb: bytes) -> AESCCM:
+    return AESCCM(key_msb, tag_length=MIC_LEN)
+
+
+_CCM = BoundedCache[bytes, AESCCM](_new_ccm)
+
+
+def _check_len(name: str, value: bytes, size: int) -> None:
+    if len(value) != size:
+        raise ValueError(f"{name} must be {size} bytes, got {len(value)}")
+
+
+def session_key(ltk: bytes, skdm: bytes, skds: bytes) -> bytes:
+    """Return the LL session key SK (16 bytes, little-endian).
+
+    Vol 6 Part B 5.1.3.1: SKD = SKDm || SKDs with SKDm least significant, and
+    SK = e(LTK, SKD). ``ltk`` is 16 bytes, ``skdm``/``skds`` 8 bytes each as
+    carried in LL_ENC_REQ / LL_ENC_RSP.
+    """
+    _check_len("ltk", ltk, 16)
+    _check_len("skdm", skdm, 8)
+    _check_len("skds", skds, 8)
+    return e(ltk, bytes(skdm) + bytes(skds))
+
+
+def mask_key(key: bytes, size: int) -> bytes:
+    """Return a 16-byte little-endian key masked to its ``size`` least significant octets.
+
+    Vol 3 Part H 2.3.4: a key of negotiated size 7..16 octets keeps its ``size``
+    least significant octets and has the rest (the most significant 16 - size)
+    set to zero.
+    """
+    _check_len("key", key, 16)
+    if not 7 <= size <= 16:
+        raise ValueError(f"encryption key size must be 7..16, got {size}")
+    return bytes(key[:size]) + bytes(16 - size)
+
+
+class LinkCipher:
+    """AES-CCM encryption of LL data channel PDU payloads for one connection.
+
+    ``sk`` is the 16-byte session key as returned by :func:`session_key`
+    (little-endian), ``ivm``/``ivs`` the 4-byte IV halves as carried in
+    LL_ENC_REQ / LL_ENC_RSP; IV = IVm || IVs with IVm least significant
+    (Vol 6 Part B 5.1.3.1). The object keeps no packet counters: callers pass
+    the counter and direction of each packet, which lets a fuzzer replay, skip
+    or reuse counters at will.
+    """
+
+    __slots__ = ("_ccm", "iv", "sk")
+
+    def __init__(self, sk: bytes, ivm: bytes, ivs: bytes) -> None:
+        _check_len("sk", sk, 16)
+        _check_len("ivm", ivm, 4)
+        _check_len("ivs", ivs, 4)
+        self.sk = bytes(sk)
+        #: The 8-byte IV (IVm || IVs), little-endian, as used in the nonce.
+        self.iv = bytes(ivm) + bytes(ivs)
+        # AES takes the key most significant octet first (Vol 3 Part H 2.2.1).
+        self._ccm = _CCM.get(self.sk[::-1])
+
+    def nonce(self, counter: int, from_central: bool) -> bytes:
+        """Return the 13-byte CCM nonce for a packet (Vol 6 Part E 2.1).
+
+        Octets 0..4: the 39-bit packetCounter little-endian with the
+        directionBit (1 = central to peripheral) in bit 7 of octet 4; octets
+        5..12: the IV.
+        """
+        if not 0 <= counter <= MAX_COUNTER:
+            raise ValueError(f"packet counter must be 0..2^39-1, got {counter}")
+        if from_central:
+            counter |= _DIRECTION_BIT
+        return counter.to_bytes(5, "little") + self.iv
+
+    def encrypt(self, header0: int, payload: bytes, counter: int, from_central: bool) -> bytes:
+        """Return ciphertext || MIC (4 bytes) for one data channel PDU payload.
+
+        ``header0`` is the first octet of the data channel PDU header (LLID,
+        NESN, SN, MD, ...); its NESN/SN/MD bits are masked out of the AAD, so
+        they may change on retransmission. ``counter`` is the 39-bit
+        packetCounter of the sending direction, ``from_central`` the
+        directionBit. The PDU's Length field must then be len(payload) + 4.
+        """
+        if not 0 <= header0 <= 0xFF:
+            raise ValueError(f"header0 must be one octet, got {header0}")
+        return self._ccm.encrypt(self.nonce(counter, from_central), payload, _AAD[header0])
+
+    def decrypt(self, header0: int, data: bytes, counter: int, from_central: bool) -> bytes | None:
+        """Return the plaintext of ``data`` (ciphertext || MIC), or None.
+
+        None means the MIC did not verify (wrong key, counter, direction,
+        header bits or tampered data) or ``data`` is shorter than the MIC.
+        Arguments are as for :meth:`encrypt`.
+        """
+        if not 0 <= header0 <= 0xFF:
+            raise ValueError(f"header0 must be one octet, got {header0}")
+        if len(data) < MIC_LEN:
+            return None
+        try:
+            return self._ccm.decrypt(self.nonce(counter, from_central), data, _AAD[header0])
+        except InvalidTag:
+            return None

@@ -1,0 +1,84 @@
+"""The nRF5 application image: a bonded peripheral with a protected characteristic and the
+legacy buttonless DFU entry (nRF5 SDK 11 ``ble_app_hrs`` with ``dfu_app_handler``)."""
+
+from __future__ import annotations
+
+from fuzzer.emulator.bonds import BondStore, pack_peer_data
+from fuzzer.emulator.firmware import Firmware
+from fuzzer.emulator.gatt import ENCRYPTED, OPEN, Attribute, LinkSecurity
+from fuzzer.emulator.smp import SecurityConfig
+from fuzzer.protocol import gatt, ll, nordic_dfu
+
+# nRF5 SDK 11 bootloader_types.h: GPREGRET value that makes the bootloader enter DFU mode
+BOOTLOADER_DFU_START = 0xB1
+# ble_dfu.c: a Control Point write with notifications disabled is refused with this ATT error
+CCCD_IMPROPERLY_CONFIGURED = 0xFD
+HEART_RATE_SERVICE = 0x180D
+BODY_SENSOR_LOCATION = 0x2A38
+APP_DFU_REVISION = 0x0001  # DFU Version read in application mode (buttonless)
+RESET_DELAY_US = 20_000
+
+
+class NordicApplication(Firmware):
+    """The product's application: bonds with phones and enters DFU mode on request."""
+
+    kind = "application"
+
+    def identity(self) -> tuple[bytes, int]:
+        return self.device.address, self.device.address_type
+
+    def local_name(self) -> str:
+        return self.profile.application.name
+
+    def adv_uuids(self) -> bytes:
+        return ll.encode_ad(ll.COMPLETE_16, gatt.uuid16(HEART_RATE_SERVICE))
+
+    def make_bonds(self) -> BondStore:
+        return self.device.make("bonds", self.device.flash, "app_bonds")
+
+    def security_config(self) -> SecurityConfig:
+        return self.device.security_config()
+
+    def build_gatt(self, db) -> None:
+        db.add_service(gatt.uuid16(HEART_RATE_SERVICE))
+        # An attribute that requires an encrypted link (security mode 1 level 2)
+        self.protected = db.add_characteristic(
+            gatt.uuid16(BODY_SENSOR_LOCATION), gatt.PROP_READ, b"\x01", read=ENCRYPTED)
+        if self.profile.application.buttonless_dfu:
+            db.add_service(nordic_dfu.SERVICE_UUID_BYTES)
+            db.add_characteristic(nordic_dfu.PACKET_UUID_BYTES, gatt.PROP_WRITE_WITHOUT_RESPONSE,
+                                  write=OPEN)
+            self.control_point = db.add_characteristic(
+                nordic_dfu.CONTROL_POINT_UUID_BYTES, gatt.PROP_WRITE | gatt.PROP_NOTIFY,
+                write=OPEN, on_write=self._on_control_point, read="never", cccd=True)
+            db.add_characteristic(nordic_dfu.VERSION_UUID_BYTES, gatt.PROP_READ,
+                                  APP_DFU_REVISION.to_bytes(2, "little"))
+
+    def _on_control_point(self, attr: Attribute, value: bytes, sec: LinkSecurity) -> int | None:
+        cccd = self.db.get(attr.handle + 1)
+        if cccd is None or cccd.value[:1] != b"\x01":
+            return CCCD_IMPROPERLY_CONFIGURED
+        if value[:1] == bytes([nordic_dfu.START_DFU]):
+            # dfu_app_handler.c bootloader_start(): prepare, hand over, reset into the bootloader
+            self.device.clock.schedule(RESET_DELAY_US, self._enter_bootloader)
+            return None
+        # Any other opcode in application mode: answered with Not Supported
+        self.att.notify(attr, bytes((nordic_dfu.RESPONSE, value[0] if value else 0,
+                                     nordic_dfu.RESP_NOT_SUPPORTED)))
+        return None
+
+    def share_bond(self) -> None:
+        """Hand the current peer's bond to the bootloader (bond-sharing builds only)."""
+        bond = self.host.current_bond if self.host else None
+        if bond is not None and self.host.security.encrypted:
+            self.device.ram.noinit = pack_peer_data(bond)
+
+    def _enter_bootloader(self) -> None:
+        if self.device.firmware is not self:
+            return
+        if self.profile.bootloader.bond_policy == "shared":
+            self.share_bond()
+        self.device.ram.gpregret = BOOTLOADER_DFU_START
+        if self.ll is not None and self.ll.connection is not None:
+            self.ll.disconnect(ll.REMOTE_USER_TERMINATED)
+        self.device.soft_reset()

@@ -1,0 +1,96 @@
+"""What every firmware image (application or bootloader) does at boot: bring up the SoftDevice's
+Link Layer and host with its own identity, GATT database and bonds, then advertise."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from fuzzer.emulator.bonds import BondStore
+from fuzzer.emulator.controller import LinkLayer
+from fuzzer.emulator.gatt import AttServer, GattDatabase
+from fuzzer.emulator.host import Host
+from fuzzer.emulator.smp import SecurityConfig
+from fuzzer.protocol import gatt, ll
+
+if TYPE_CHECKING:
+    from fuzzer.emulator.device import Device
+
+# Advertising flags: LE General Discoverable, BR/EDR not supported (Core Supplement Part A 1.3)
+ADV_FLAGS = 0x06
+
+
+class Firmware:
+    """Base of the application and bootloader images."""
+
+    kind = "firmware"
+    FLAWS: dict[str, str] = {}
+
+    def __init__(self, device: Device) -> None:
+        self.device = device
+        self.profile = device.profile
+        self.flaws = device.flaws
+        self.ll: LinkLayer | None = None
+        self.host: Host | None = None
+
+    # Subclasses say who they are --------------------------------------------------------------
+
+    def identity(self) -> tuple[bytes, int]:
+        """(address as on air, address type) to advertise with."""
+        raise NotImplementedError
+
+    def local_name(self) -> str:
+        raise NotImplementedError
+
+    def adv_uuids(self) -> bytes:
+        """AD structures listing services (already encoded), or b""."""
+        return b""
+
+    def make_bonds(self) -> BondStore:
+        raise NotImplementedError
+
+    def security_config(self) -> SecurityConfig:
+        raise NotImplementedError
+
+    def build_gatt(self, db: GattDatabase) -> None:
+        raise NotImplementedError
+
+    # Boot ------------------------------------------------------------------------------------
+
+    def adv_data(self) -> bytes:
+        data = ll.encode_ad(ll.FLAGS, bytes([ADV_FLAGS]))
+        data += ll.encode_ad(ll.COMPLETE_LOCAL_NAME, self.local_name().encode())
+        data += self.adv_uuids()
+        if len(data) > 31:
+            raise ValueError(f"advertising data of {len(data)} octets exceeds 31")
+        return data
+
+    def start(self) -> None:
+        """Bring up the stack and start advertising."""
+        dev = self.device
+        address, address_type = self.identity()
+        self.ll = dev.make("controller", dev.clock, dev.rng, address, address_type,
+                           self.adv_data(), **dev.controller_options())
+        self.bonds = self.make_bonds()
+        self.host = Host(self.ll, self.bonds)
+        self.db = GattDatabase()
+        self.db.add_service(gatt.uuid16(gatt.GAP_SERVICE))
+        self.db.add_characteristic(gatt.uuid16(gatt.DEVICE_NAME), gatt.PROP_READ,
+                                   self.local_name().encode())
+        self.db.add_characteristic(gatt.uuid16(gatt.APPEARANCE), gatt.PROP_READ, b"\x00\x00")
+        self.db.add_service(gatt.uuid16(gatt.GATT_SERVICE))
+        self.service_changed = self.db.add_characteristic(
+            gatt.uuid16(gatt.SERVICE_CHANGED), gatt.PROP_INDICATE, b"", read="never", cccd=True)
+        self.build_gatt(self.db)
+        self.att: AttServer = dev.make("gatt", self.db, self.host.send_att, flaws=self.flaws)
+        self.host.att = self.att
+        self.smp = dev.make(
+            "smp", self.security_config(), dev.clock, dev.rng, self.bonds, self.host.send_smp,
+            address, address_type, dev.irk, flaws=self.flaws)
+        self.host.smp = self.smp
+        self.host.disconnected_callbacks.append(self.on_disconnected)
+        self.ll.start_advertising()
+
+    def on_disconnected(self, reason: int) -> None:
+        """Advertise again after a disconnection (both images do)."""
+        if self.device.firmware is self and self.ll is not None:
+            self.ll.start_advertising()

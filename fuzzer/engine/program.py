@@ -1,0 +1,122 @@
+"""Programs: the unit of work, replay and reporting — peers the tester plays and ordered steps.
+
+A step is a primitive the target performs (see ``fuzzer.targets.base``) or a scripted procedure
+of an honest central (``fuzzer.engine.procedures``) that expands into primitives as it runs.
+Programs are plain data and serialize to readable YAML.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fuzzer.schema import Field, SpecError, bd_addr_check, load_yaml, validate, validate_value
+from fuzzer.targets.base import PRIMITIVES
+
+FORMAT_VERSION = 1
+
+PEER_SCHEMA = {
+    "address": Field(str, required=True, check=bd_addr_check),
+    "address_type": Field(str, default="public", choices=("public", "random")),
+    "model": Field(str, default="ios"),
+}
+
+
+@dataclass
+class ProgramStep:
+    """One step: an op, its arguments and an optional label a person reads in reports."""
+
+    op: str
+    args: dict[str, Any] = field(default_factory=dict)
+    label: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"op": self.op}
+        d.update(self.args)
+        if self.label:
+            d["label"] = self.label
+        return d
+
+    def describe(self) -> str:
+        args = " ".join(f"{k}={v}" for k, v in self.args.items())
+        return f"{self.op} {args}".strip()
+
+
+@dataclass
+class PeerSpec:
+    """A central the tester plays: its address and behaviour model (specs/centrals/*.yaml)."""
+
+    name: str
+    address: str
+    address_type: str = "public"
+    model: str = "ios"
+
+
+@dataclass
+class Program:
+    """Peers and steps; what the tester does to the device, in order."""
+
+    name: str
+    peers: dict[str, PeerSpec]
+    steps: list[ProgramStep]
+    title: str = ""
+    expectations: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format_version": FORMAT_VERSION,
+            "name": self.name,
+            "title": self.title,
+            "peers": {n: {"address": p.address, "address_type": p.address_type,
+                          "model": p.model} for n, p in self.peers.items()},
+            "expectations": self.expectations,
+            "steps": [s.to_dict() for s in self.steps],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str | Path, procedures: set[str]) -> Program:
+        """Validate a program mapping; errors name ``source`` and the key at fault."""
+        schema = {
+            "format_version": Field(int, default=FORMAT_VERSION, choices=(FORMAT_VERSION,)),
+            "name": Field(str, required=True),
+            "title": Field(str, default=""),
+            "peers": Field(dict, required=True),
+            "expectations": Field(dict, default=dict, schema={
+                "protected_characteristics": Field(list, default=list, items=Field(str)),
+            }),
+            "steps": Field(list, required=True),
+        }
+        v = validate(data, schema, source)
+        peers = {}
+        for name, spec in v["peers"].items():
+            p = validate(spec, PEER_SCHEMA, source, f"peers.{name}.")
+            peers[str(name)] = PeerSpec(str(name), p["address"].upper(), p["address_type"],
+                                        p["model"])
+        if not peers:
+            raise SpecError(source, "peers", "at least one peer is needed")
+        known_ops = PRIMITIVES | procedures
+        steps = []
+        for i, raw in enumerate(v["steps"]):
+            key = f"steps[{i}]"
+            if not isinstance(raw, dict) or "op" not in raw:
+                raise SpecError(source, key, "expected a mapping with an 'op'")
+            args = dict(raw)
+            op = args.pop("op")
+            label = args.pop("label", "")
+            validate_value(op, Field(str), source, key + ".op")
+            validate_value(label, Field(str), source, key + ".label")
+            if op not in known_ops:
+                raise SpecError(source, key + ".op",
+                                f"unknown step {op!r}; expected one of: "
+                                f"{', '.join(sorted(known_ops))}")
+            peer = args.get("peer")
+            if peer is not None and peer not in peers:
+                raise SpecError(source, key + ".peer",
+                                f"unknown peer {peer!r}; declared: {', '.join(peers)}")
+            steps.append(ProgramStep(op, args, label))
+        return cls(v["name"], peers, steps, v["title"], v["expectations"])
+
+    @classmethod
+    def load(cls, path: str | Path, procedures: set[str]) -> Program:
+        return cls.from_dict(load_yaml(path), path, procedures)

@@ -1,0 +1,95 @@
+"""Runs a program against a target: expands procedures, records steps, probes liveness."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from fuzzer.engine.central import CentralModel, Peer
+from fuzzer.engine.program import Program, ProgramStep
+from fuzzer.targets.base import Step, Target, TargetError
+from fuzzer.trace import events as ev
+from fuzzer.trace.events import Event, Trace
+
+
+class ProcedureFailed(Exception):
+    """An honest procedure could not go on (the device refused or did not answer)."""
+
+
+class Runner:
+    """Executes programs on one target with the peers they declare; every random choice comes
+    from ``seed``."""
+
+    def __init__(self, target: Target, models: dict[str, CentralModel], seed: int = 0,
+                 trace: Trace | None = None) -> None:
+        self.target = target
+        self.models = models
+        self.rng = random.Random(f"blefuzz-tester-{seed}")
+        self.trace = trace if trace is not None else Trace()
+        self.peers: dict[str, Peer] = {}
+        self.current_peer: Peer | None = None
+        target.open(self.trace)
+
+    def add_peers(self, program: Program) -> None:
+        for name, spec in program.peers.items():
+            if spec.model not in self.models:
+                raise ValueError(f"peer {name}: unknown central model {spec.model!r}; "
+                                 f"known: {', '.join(sorted(self.models))}")
+            if name not in self.peers:
+                self.peers[name] = Peer(spec, self.models[spec.model])
+
+    def run_program(self, program: Program, offset: int = 0) -> None:
+        """Run every step in order (numbered from ``offset``), then probe liveness."""
+        self.add_peers(program)
+        for index, step in enumerate(program.steps):
+            self.run_step(offset + index, step)
+
+    def run_step(self, index: int, step: ProgramStep) -> None:
+        from fuzzer.engine.procedures import PROCEDURES
+
+        self.trace.step = index
+        self.trace.add(self.target.now_us, ev.STEP, ev.TESTER, info={
+            "index": index, "op": step.op, "args": dict(step.args), "label": step.label})
+        try:
+            if step.op in PROCEDURES:
+                PROCEDURES[step.op](self, **step.args)
+            else:
+                self.primitive(step.op, **step.args)
+        except ProcedureFailed as exc:
+            self.note(f"{step.op} did not complete: {exc}")
+        except TargetError as exc:
+            self.note(f"{step.op} could not run: {exc}")
+        except TypeError as exc:
+            raise TargetError(f"step {index} ({step.op}): {exc}") from exc
+        self.probe()
+
+    def primitive(self, op: str, **args: Any) -> list[Event]:
+        """Run one primitive on the target; returns what came back."""
+        if op == "connect" and "peer" in args and "peer_address" not in args:
+            peer = self.peer(args["peer"])
+            args = dict(args, peer_address=peer.spec.address,
+                        peer_address_type=peer.spec.address_type)
+        return self.target.run(Step(op, args))
+
+    def peer(self, name: str | None) -> Peer:
+        if name is None:
+            if self.current_peer is None:
+                if len(self.peers) != 1:
+                    raise TargetError("step needs 'peer' (several peers are declared)")
+                return next(iter(self.peers.values()))
+            return self.current_peer
+        try:
+            return self.peers[name]
+        except KeyError as exc:
+            raise TargetError(f"unknown peer {name!r}") from exc
+
+    def note(self, text: str) -> None:
+        self.trace.add(self.target.now_us, ev.NOTE, ev.TESTER, info={"text": text})
+
+    def probe(self) -> None:
+        """Liveness probe: with no link up, the device must be advertising."""
+        if not self.target.connected:
+            self.target.run(Step("scan", {}))
+
+    def random_bytes(self, n: int) -> bytes:
+        return bytes(self.rng.getrandbits(8) for _ in range(n))

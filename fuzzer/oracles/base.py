@@ -1,0 +1,63 @@
+"""Monitors: each checks one invariant over trace events, as they arrive and at the end."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from fuzzer.trace.describe import evidence_event
+from fuzzer.trace.events import Event
+
+PASS, FAIL, INCONCLUSIVE, ERROR = "pass", "fail", "inconclusive", "error"
+
+
+@dataclass
+class Violation:
+    """One place where an invariant did not hold."""
+
+    message: str
+    step: int
+    events: list[Event]
+    signature: str = ""
+
+    def to_dict(self, steps: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        d: dict[str, Any] = {"message": self.message, "step": self.step,
+                             "events": [evidence_event(e) for e in self.events]}
+        if steps is not None and 0 <= self.step < len(steps):
+            d["step_detail"] = steps[self.step]
+        return d
+
+
+@dataclass
+class Verdict:
+    """A monitor's result: status, a sentence, and the violations or supporting events."""
+
+    status: str
+    message: str
+    violations: list[Violation] = field(default_factory=list)
+    support: list[Event] = field(default_factory=list)  # events that showed it holding
+    checked: int = 0  # how many times the invariant was exercised
+
+
+class Monitor:
+    """Base class. ``observe`` sees every event in order; ``finish`` gives the verdict.
+
+    Subclasses set ``black_box = False`` if they read device state (emulator only)."""
+
+    black_box = True
+
+    def __init__(self, invariant_id: str, params: dict[str, Any] | None = None,
+                 context: dict[str, Any] | None = None) -> None:
+        self.invariant_id = invariant_id
+        self.params = params or {}
+        self.context = context or {}
+        self.violations: list[Violation] = []
+
+    def observe(self, event: Event) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def finish(self) -> Verdict:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def violate(self, message: str, step: int, events: list[Event], signature: str = "") -> None:
+        self.violations.append(Violation(message, step, list(events), signature or message))

@@ -1,0 +1,83 @@
+"""BOND-ENC: a bonded peer reconnecting to the identity it bonded with gets an encrypted link
+under the bonded LTK, in application and bootloader alike.
+
+Black-box: the tester's BOND events say who is bonded with which device address; a CONNECT by
+that peer to that address starts a bonded reconnection; the encryption procedure's outcome
+(ENCRYPTION events and the LL PDUs around it) decides it.
+"""
+
+from __future__ import annotations
+
+from fuzzer.oracles.base import FAIL, INCONCLUSIVE, PASS, Monitor, Verdict
+from fuzzer.trace import events as ev
+from fuzzer.trace.events import Event
+
+
+class BondedReconnection(Monitor):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.bonds: dict[tuple[str, str], str] = {}  # (peer, device address) -> LTK hex
+        self.adv: dict[str, Event] = {}  # device address -> last ADV seen
+        self.open: dict[str, object] | None = None
+        self.passed: list[Event] = []
+        self.checked = 0
+        self.unexercised = 0
+
+    def observe(self, event: Event) -> None:
+        kind = event.kind
+        if kind == ev.BOND:
+            info = event.info
+            self.bonds[(info["peer"], info["device_address"])] = info["ltk"]
+            self.bonds[(info["peer"], info["connection_address"])] = info["ltk"]
+        elif kind == ev.ADV:
+            self.adv[event.info["address"]] = event
+        elif kind == ev.CONNECT:
+            info = event.info
+            ltk = self.bonds.get((info["peer"], info["peripheral_address"]))
+            self.open = None
+            if ltk is not None:
+                self.open = {"ltk": ltk, "connect": event, "step": event.step, "pdus": [],
+                             "attempted": False, "adv": self.adv.get(info["peripheral_address"])}
+        elif self.open is not None:
+            case = self.open
+            if kind == ev.PDU and event.layer == "ll":
+                case["pdus"].append(event)
+            elif kind == ev.ENCRYPTION and event.info.get("ltk") == case["ltk"]:
+                case["attempted"] = True
+                if event.info.get("state") == "on":
+                    self.checked += 1
+                    self.passed.append(event)
+                    self.open = None
+                elif event.info.get("state") == "failed":
+                    self._fail(case, event)
+            elif kind == ev.DISCONNECT:
+                if not case["attempted"]:
+                    self.unexercised += 1
+                self.open = None
+
+    def _fail(self, case: dict, event: Event) -> None:
+        self.checked += 1
+        connect: Event = case["connect"]
+        adv: Event | None = case["adv"]
+        where = ""
+        if adv is not None:
+            name = adv.info.get("name", "")
+            where = f" (advertising as '{name}')" if name else ""
+        reason = event.info.get("reason_name") or f"0x{event.info.get('reason', 0):02x}"
+        via = event.info.get("pdu", "")
+        msg = (f"peer '{connect.info['peer']}' is bonded with "
+               f"{connect.info['peripheral_address']}{where} but encryption with the bonded LTK "
+               f"failed: {via + ' ' if via else ''}{reason}")
+        self.violate(msg, case["step"], [connect, *case["pdus"], event],
+                     signature=f"{via}:{event.info.get('reason')}")
+        self.open = None
+
+    def finish(self) -> Verdict:
+        if self.violations:
+            return Verdict(FAIL, self.violations[0].message, self.violations,
+                           checked=self.checked)
+        if self.checked:
+            return Verdict(PASS, f"{self.checked} bonded reconnection(s) encrypted under the "
+                                 f"bonded LTK", support=self.passed, checked=self.checked)
+        return Verdict(INCONCLUSIVE, "no bonded peer reconnected and started encryption",
+                       checked=0)

@@ -1,0 +1,119 @@
+"""BOND-GATE: an attribute that requires encryption is never served on an unencrypted link.
+
+Black-box. An attribute is known to require encryption when the suite declares it (by UUID, the
+product's own security requirements) or when the device itself refused it for lack of
+encryption or authentication (ATT errors 0x05, 0x0C, 0x0F; Core Vol 3 Part F 3.4.1.1). An access
+that the device served (Read, Read Blob, Read By Type, Write responses) on a link that was not
+encrypted is a violation for such an attribute, whichever came first.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from fuzzer.oracles.base import FAIL, INCONCLUSIVE, PASS, Monitor, Verdict
+from fuzzer.protocol import att, gatt
+from fuzzer.trace import events as ev
+from fuzzer.trace.describe import decode
+from fuzzer.trace.events import Event
+
+_REFUSALS = {att.INSUFFICIENT_AUTHENTICATION, att.INSUFFICIENT_ENCRYPTION,
+             att.INSUFFICIENT_ENCRYPTION_KEY_SIZE}
+
+
+def _uuid_key(text: str) -> bytes:
+    text = text.strip()
+    if len(text) <= 6:
+        return gatt.uuid_to_le(int(text, 16))
+    return gatt.uuid_to_le(text)
+
+
+class EncryptedAttributeGate(Monitor):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        declared = self.context.get("protected_characteristics", []) or []
+        self.protected_uuids = {_uuid_key(u) for u in declared}
+        # (device address, adv name) identifies one GATT database (application or bootloader)
+        self.protected_handles: dict[tuple, Event] = {}
+        self.uuid_of: dict[tuple, bytes] = {}
+        self.served: list[tuple[tuple, bytes | None, Event, Event]] = []
+        self.refused_seen: list[Event] = []
+        self.adv_name: dict[str, str] = {}
+        self.db = ("", "")
+        self.request: Event | None = None
+        self.checked = 0
+
+    def observe(self, event: Event) -> None:
+        kind = event.kind
+        if kind == ev.ADV:
+            self.adv_name[event.info["address"]] = event.info.get("name", "")
+        elif kind == ev.CONNECT:
+            addr = event.info["peripheral_address"]
+            self.db = (addr, self.adv_name.get(addr, ""))
+            self.request = None
+        elif kind == ev.PDU and event.layer == "att":
+            if event.src == ev.TESTER:
+                dec = decode(event)
+                if dec is not None and not dec.opcode & att.COMMAND_FLAG:
+                    self.request = event
+            else:
+                self._on_answer(event)
+
+    def _on_answer(self, event: Event) -> None:
+        dec = decode(event)
+        req = self.request
+        if dec is None or req is None:
+            return
+        rq = decode(req)
+        if rq is None:
+            return
+        self.request = None
+        f, rf = dec.fields, rq.fields
+        if dec.name == "Error Response":
+            if f.get("error_code") in _REFUSALS:
+                self.refused_seen.append(event)
+                handle = f.get("attribute_handle_in_error", 0)
+                self.protected_handles.setdefault((*self.db, handle), event)
+                if rq.name == "Read By Type Request":
+                    self.uuid_of[(*self.db, handle)] = rf.get("attribute_type", b"")
+            return
+        encrypted = event.link is not None and event.link.encrypted
+        accesses: list[tuple[int, bytes | None]] = []
+        if dec.name in ("Read Response", "Read Blob Response", "Write Response") and \
+                "attribute_handle" in rf:
+            accesses.append((rf["attribute_handle"], None))
+        elif dec.name == "Read By Type Response" and rq.name == "Read By Type Request":
+            uuid = rf.get("attribute_type", b"")
+            length, data = f.get("length", 0), f.get("data", b"")
+            if length >= 2:
+                for off in range(0, len(data) - length + 1, length):
+                    accesses.append((struct.unpack_from("<H", data, off)[0], uuid))
+        for handle, uuid in accesses:
+            key = (*self.db, handle)
+            if uuid:
+                self.uuid_of[key] = uuid
+            self.checked += 1
+            if not encrypted:
+                self.served.append((key, uuid, req, event))
+
+    def finish(self) -> Verdict:
+        for key, uuid, req, rsp in self.served:
+            uuid = uuid or self.uuid_of.get(key)
+            declared = uuid is not None and uuid in self.protected_uuids
+            refused = self.protected_handles.get(key)
+            if declared or refused is not None:
+                why = ("the suite declares it requires encryption" if declared else
+                       f"the device itself refused it for lack of security (event "
+                       f"#{refused.seq})")
+                evidence = [req, rsp] + ([refused] if refused is not None else [])
+                self.violate(
+                    f"attribute handle 0x{key[2]:04x} on {key[0]} was served on an unencrypted "
+                    f"link, but {why}", rsp.step, evidence, signature=f"{key[1]}:{key[2]}")
+        if self.violations:
+            return Verdict(FAIL, self.violations[0].message, self.violations,
+                           checked=self.checked)
+        if self.refused_seen or self.checked:
+            return Verdict(PASS, f"{len(self.refused_seen)} refusal(s) on unencrypted links; no "
+                                 f"protected attribute served without encryption",
+                           support=self.refused_seen, checked=self.checked)
+        return Verdict(INCONCLUSIVE, "no attribute access was observed")

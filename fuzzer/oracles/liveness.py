@@ -1,0 +1,76 @@
+"""LIVENESS: the device answers and advertises after every step.
+
+Black-box. A request that the protocol says must be answered — an ATT request (Vol 3 Part F
+3.3.2), an LL control PDU that starts a procedure with a response (Vol 6 Part B 5.1), or a
+Pairing Request on a link (Vol 3 Part H 3.5.1) — must see a device PDU or the link's end before
+the tester's next step. With no link up, the liveness probe's scan must find the device
+advertising.
+"""
+
+from __future__ import annotations
+
+from fuzzer.oracles.base import FAIL, PASS, Monitor, Verdict
+from fuzzer.protocol import att, ll, smp
+from fuzzer.trace import events as ev
+from fuzzer.trace.describe import decode
+from fuzzer.trace.events import Event
+
+_LL_REQUESTS = {ll.LL_ENC_REQ, ll.LL_FEATURE_REQ, ll.LL_PING_REQ, ll.LL_LENGTH_REQ,
+                ll.LL_PAUSE_ENC_REQ, ll.LL_CONNECTION_PARAM_REQ, ll.LL_PERIPHERAL_FEATURE_REQ}
+
+
+class Liveness(Monitor):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.pending: Event | None = None
+        self.checked = 0
+        self.last_step: Event | None = None
+
+    def _expects_answer(self, event: Event) -> bool:
+        if not event.data:
+            return False
+        op = event.data[0]
+        if event.layer == "att":
+            return not op & att.COMMAND_FLAG and op in att.RESPONSE_FOR
+        if event.layer == "ll":
+            return op in _LL_REQUESTS
+        if event.layer == "smp":
+            return op == smp.PAIRING_REQUEST
+        return False
+
+    def _settle(self, event: Event) -> None:
+        pending = self.pending
+        if pending is not None:
+            self.pending = None
+            self.violate(f"the device did not answer {decode(pending).name if decode(pending) else pending.layer}",
+                         pending.step, [pending, event], signature=f"no-answer:{pending.layer}")
+
+    def observe(self, event: Event) -> None:
+        kind = event.kind
+        if kind == ev.PDU:
+            if event.src == ev.DEVICE:
+                self.pending = None
+            elif self.pending is None and self._expects_answer(event):
+                self.pending = event
+                self.checked += 1
+        elif kind in (ev.DISCONNECT, ev.CONNECT):
+            self.pending = None
+        elif kind == ev.STEP:
+            self._settle(event)
+            self.last_step = event
+        elif kind == ev.SCAN_EMPTY:
+            self.checked += 1
+            self.violate("the device is not advertising (no link is up)", event.step,
+                         [e for e in (self.last_step, event) if e is not None],
+                         signature="not-advertising")
+        elif kind == ev.ADV:
+            self.checked += 1
+
+    def finish(self) -> Verdict:
+        if self.pending is not None:
+            self._settle(self.pending)
+        if self.violations:
+            return Verdict(FAIL, self.violations[0].message, self.violations,
+                           checked=self.checked)
+        return Verdict(PASS, f"{self.checked} request(s) and advertising probe(s) answered",
+                       checked=self.checked)

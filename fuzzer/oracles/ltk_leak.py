@@ -1,0 +1,61 @@
+"""LTK-LEAK: no LTK the tester holds appears in plaintext (either byte order) in anything the
+device sends, and no LTK bonded with one peer is ever sent to another.
+
+Black-box. The tester's KEY and BOND events say which keys each peer holds. Every device PDU's
+on-air octets are searched for every held key (a key on air in the clear), and its decrypted
+payload for keys that belong to a peer other than the one on the link.
+"""
+
+from __future__ import annotations
+
+from fuzzer.oracles.base import FAIL, PASS, Monitor, Verdict
+from fuzzer.trace import events as ev
+from fuzzer.trace.events import Event
+
+
+class LtkLeak(Monitor):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.owner: dict[bytes, tuple[str, Event]] = {}  # key (on-air order) -> (peer, event)
+        self.patterns: list[tuple[bytes, bytes]] = []  # (pattern, key)
+        self.checked = 0
+
+    def _hold(self, peer: str, value_hex: str, event: Event) -> None:
+        key = bytes.fromhex(value_hex)
+        if len(key) != 16 or not any(key) or key in self.owner:
+            return
+        self.owner[key] = (peer, event)
+        self.patterns.append((key, key))
+        self.patterns.append((key[::-1], key))
+
+    def observe(self, event: Event) -> None:
+        kind = event.kind
+        if kind == ev.KEY and event.info.get("type") in ("LTK", "STK"):
+            self._hold(event.info["peer"], event.info["value"], event)
+        elif kind == ev.BOND:
+            self._hold(event.info["peer"], event.info["ltk"], event)
+        elif kind == ev.PDU and event.src == ev.DEVICE and self.patterns:
+            self.checked += 1
+            peer = event.link.peer if event.link is not None else ""
+            for pattern, key in self.patterns:
+                owner, held_at = self.owner[key]
+                for air in event.air:
+                    if pattern in air:
+                        self.violate(
+                            f"the device sent an LTK held by '{owner}' in plaintext on air"
+                            f"{' (byte-reversed)' if pattern != key else ''}", event.step,
+                            [held_at, event], signature=f"air:{event.layer}")
+                        return
+                if owner != peer and pattern in event.data:
+                    self.violate(
+                        f"the device sent peer '{peer}' the LTK bonded with '{owner}'",
+                        event.step, [held_at, event], signature=f"cross:{event.layer}")
+                    return
+
+    def finish(self) -> Verdict:
+        if self.violations:
+            return Verdict(FAIL, self.violations[0].message, self.violations,
+                           checked=self.checked)
+        return Verdict(PASS, f"{len(self.owner)} held key(s) never seen in the clear or sent to "
+                             f"another peer in {self.checked} device PDU(s)",
+                       checked=self.checked)

@@ -1,0 +1,18 @@
+"""Where the built-in specs live: the source tree's specs/ (editable installs), or the copy a
+regular install puts under <prefix>/share/blefuzz/specs, or $BLEFUZZ_SPECS."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+
+def specs_dir() -> Path:
+    env = os.environ.get("BLEFUZZ_SPECS")
+    if env:
+        return Path(env)
+    here = Path(__file__).resolve().parent.parent / "specs"
+    if (here / "invariants.yaml").is_file():
+        return here
+    return Path(sys.prefix) / "share" / "blefuzz" / "specs"

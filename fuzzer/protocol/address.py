@@ -1,0 +1,31 @@
+"""Bluetooth device addresses (Core Vol 6 Part B 1.3): display form and on-air octets."""
+
+from __future__ import annotations
+
+PUBLIC = 0
+RANDOM = 1
+TYPE_NAMES = {PUBLIC: "public", RANDOM: "random"}
+TYPE_CODES = {"public": PUBLIC, "random": RANDOM}
+
+
+def to_bytes(addr: str) -> bytes:
+    """Display form (most significant octet first, colon separated) -> 6 octets as on air."""
+    raw = bytes.fromhex(addr.replace(":", ""))
+    if len(raw) != 6:
+        raise ValueError(f"a device address has 6 octets; got {addr!r}")
+    return raw[::-1]
+
+
+def from_bytes(raw: bytes) -> str:
+    """6 octets as on air (least significant first) -> display form."""
+    return ":".join(f"{b:02X}" for b in raw[::-1])
+
+
+def is_static_random(raw: bytes) -> bool:
+    """A static random address has its two most significant bits set (1.3.2.1)."""
+    return len(raw) == 6 and raw[5] >> 6 == 0b11
+
+
+def is_resolvable_private(raw: bytes) -> bool:
+    """A resolvable private address has its two most significant bits 0b01 (1.3.2.2)."""
+    return len(raw) == 6 and raw[5] >> 6 == 0b01

@@ -1,0 +1,83 @@
+"""The Target interface: the one way the engine reaches a device, emulated or real.
+
+A target runs primitive steps (the tester's actions) and records everything that crossed the air
+as trace events. Each back end declares its capabilities, the layers it can inject, so the
+engine only generates steps a target can perform:
+
+- ``scan``, ``connect``, ``disconnect``, ``wait``: every target
+- ``att``: ATT PDUs (every target; through bleak only as GATT reads and writes)
+- ``smp``, ``l2cap``: raw PDUs on L2CAP fixed channels (emulator, HCI)
+- ``encrypt``: start encryption with a given LTK, EDIV and Rand (emulator, HCI)
+- ``ll``: raw LL control PDUs (emulator)
+- ``power_cycle``: power the device off and on (emulator; a real device needs a power switch)
+- ``white_box``: DEVICE_STATE events with the device's internal state (emulator)
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+from fuzzer.trace.events import Event, Link, Trace
+
+PRIMITIVES = frozenset({
+    "scan", "connect", "disconnect", "wait", "ll", "smp", "att", "l2cap", "encrypt",
+    "power_cycle",
+})
+
+
+@dataclass
+class Step:
+    """One primitive tester action: an op from PRIMITIVES and its arguments (JSON-safe values)."""
+
+    op: str
+    args: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"op": self.op, **self.args}
+
+
+class TargetError(RuntimeError):
+    """The target cannot perform a step (missing capability, bad argument, not connected)."""
+
+
+class Target(ABC):
+    """A device under test, reached through primitive steps."""
+
+    name = "target"
+    capabilities: frozenset[str] = frozenset()
+
+    def __init__(self) -> None:
+        self.trace = Trace()
+
+    @abstractmethod
+    def open(self, trace: Trace) -> None:
+        """Start a session that records into ``trace``."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """End the session and release the device."""
+
+    @abstractmethod
+    def run(self, step: Step) -> list[Event]:
+        """Perform one primitive step; return the events it produced (also in the trace)."""
+
+    @property
+    @abstractmethod
+    def now_us(self) -> int:
+        """The target's clock (virtual for the emulator)."""
+
+    @property
+    @abstractmethod
+    def connected(self) -> bool:
+        """Whether a link to the device is up."""
+
+    @property
+    def link(self) -> Link | None:
+        """The link as the tester sees it (addresses, encryption), or None."""
+        return None
+
+    def describe(self) -> dict[str, Any]:
+        """What the report says about this target."""
+        return {"name": self.name, "capabilities": sorted(self.capabilities)}

@@ -1,0 +1,151 @@
+"""Trace events: cheap records of everything that crossed the air or happened to the link.
+
+An event is created for every PDU in the fuzz loop, so it is a slotted record holding raw bytes;
+decoding and serialization happen only on demand (see ``fuzzer.trace.jsonl`` and
+``fuzzer.trace.pcap``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Event kinds.
+STEP = "step"  # the tester began a step; info = {"index", "op", "args", "label"}
+ADV = "adv"  # the device was seen advertising; info = {"address", "address_type", "name"}; data = AdvData
+SCAN_EMPTY = "scan_empty"  # a scan found no advertising device; info = {"address"} looked for or None
+CONNECT = "connect"  # a connection was created; info = LinkLayer CONNECT_IND parameters (see below)
+CONNECT_FAIL = "connect_fail"  # a connection attempt was not answered; info = {"address"}
+PDU = "pdu"  # a PDU crossed the air; layer, data (plaintext), air (LL PDUs as sent)
+ENCRYPTION = "encryption"  # link encryption changed; info = {"state": "on"|"off"|"failed", ...}
+DISCONNECT = "disconnect"  # the link ended; info = {"reason": int, "by": "tester"|"device"|"timeout"}
+KEY = "key"  # key material the tester holds; info = {"type": "LTK"|"IRK"|"STK"|..., "value": hex...}
+BOND = "bond"  # the tester stored a bond; info = {"device": address, "ltk", "ediv", "rand", ...}
+NO_ANSWER = "no_answer"  # a request got no answer within the protocol's timeout; info = {"what"}
+RESET = "reset"  # the tester power-cycled or reset the device; info = {"how"}
+NOTE = "note"  # free-form remark from a procedure; info = {"text"}
+DEVICE_STATE = "device_state"  # white-box snapshot (emulator only); info = dict
+
+TESTER = "tester"
+DEVICE = "device"
+
+
+class Link:
+    """The state of one connection as the tester sees it; shared by events until it changes."""
+
+    __slots__ = (
+        "conn_id", "peer", "peer_address", "device_address", "access_address", "crc_init",
+        "encrypted", "key_size",
+    )
+
+    def __init__(
+        self,
+        conn_id: int,
+        peer: str,
+        peer_address: str,
+        device_address: str,
+        access_address: int,
+        crc_init: int,
+        encrypted: bool = False,
+        key_size: int = 0,
+    ) -> None:
+        self.conn_id = conn_id
+        self.peer = peer
+        self.peer_address = peer_address
+        self.device_address = device_address
+        self.access_address = access_address
+        self.crc_init = crc_init
+        self.encrypted = encrypted
+        self.key_size = key_size
+
+    def with_encryption(self, encrypted: bool, key_size: int = 0) -> Link:
+        """A copy of this link with another encryption state."""
+        return Link(
+            self.conn_id, self.peer, self.peer_address, self.device_address,
+            self.access_address, self.crc_init, encrypted, key_size,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "conn_id": self.conn_id,
+            "peer": self.peer,
+            "peer_address": self.peer_address,
+            "device_address": self.device_address,
+            "access_address": f"0x{self.access_address:08x}",
+            "encrypted": self.encrypted,
+            "key_size": self.key_size,
+        }
+
+
+class Event:
+    """One thing that happened, at virtual time ``t`` (microseconds)."""
+
+    __slots__ = ("seq", "t", "kind", "src", "layer", "data", "air", "link", "info", "step", "memo")
+
+    def __init__(
+        self,
+        seq: int,
+        t: int,
+        kind: str,
+        src: str = TESTER,
+        layer: str | None = None,
+        data: bytes = b"",
+        air: tuple[bytes, ...] = (),
+        link: Link | None = None,
+        info: dict[str, Any] | None = None,
+        step: int = -1,
+    ) -> None:
+        self.seq = seq
+        self.t = t
+        self.kind = kind
+        self.src = src
+        self.layer = layer
+        self.data = data
+        self.air = air
+        self.link = link
+        self.info = info
+        self.step = step
+        self.memo: object = None  # a decoded form, filled by whoever decodes first
+
+    def __repr__(self) -> str:
+        return (
+            f"Event(#{self.seq} t={self.t} {self.kind} {self.src} {self.layer or ''} "
+            f"{self.data.hex()} {self.info or ''})"
+        )
+
+
+class Trace:
+    """An append-only list of events with a step cursor; listeners see each event as it arrives."""
+
+    __slots__ = ("events", "step", "_listeners")
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self.step = -1
+        self._listeners: list = []
+
+    def subscribe(self, listener) -> None:
+        """Call ``listener(event)`` for every event added from now on."""
+        self._listeners.append(listener)
+
+    def add(
+        self,
+        t: int,
+        kind: str,
+        src: str = TESTER,
+        layer: str | None = None,
+        data: bytes = b"",
+        air: tuple[bytes, ...] = (),
+        link: Link | None = None,
+        info: dict[str, Any] | None = None,
+    ) -> Event:
+        ev = Event(len(self.events), t, kind, src, layer, data, air, link, info, self.step)
+        self.events.append(ev)
+        for listener in self._listeners:
+            listener(ev)
+        return ev
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def __iter__(self):
+        return iter(self.events)
