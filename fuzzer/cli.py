@@ -79,14 +79,22 @@ def _devices() -> int:
     from rich.table import Table
 
     table = Table(title="Built-in device profiles")
-    for col in ("name", "chip / stack", "bootloader", "bond policy", "flaws", "description"):
+    table.add_column("name", no_wrap=True)
+    for col in ("chip / stack", "bootloader", "bond policy", "flaws"):
         table.add_column(col)
+    notes = []
     for name, path in builtin_profiles().items():
         prof = resolve_profile(str(path))
-        flaws = ", ".join(prof.flaws) or "-"
+        flaws = ", ".join(sorted(prof.flaws)) or "-"
         table.add_row(name, f"{prof.chip} / {prof.stack}", prof.bootloader.kind,
-                      prof.bootloader.bond_policy, flaws, " ".join(prof.description.split()))
-    _console().print(table)
+                      prof.bootloader.bond_policy, flaws)
+        notes.append(f"[bold]{name}[/]: {' '.join(prof.description.split())}")
+        for flaw, what in prof.flaw_descriptions().items():
+            notes.append(f"  flaw {flaw}: {what}")
+    console = _console()
+    console.print(table)
+    for note in notes:
+        console.print(note)
     return EXIT_OK
 
 
@@ -103,7 +111,7 @@ def _make_target(spec: str, profile, seed: int):
 def _out_dir(args: argparse.Namespace, device: str) -> Path:
     if args.out:
         return Path(args.out)
-    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     base = Path("results") / f"{stamp}-{args.command}-{device}-seed{args.seed}"
     out, n = base, 1
     while out.exists():

@@ -15,7 +15,7 @@ from fuzzer.crypto.session import mask_key
 from fuzzer.engine.central import Peer, StoredBond
 from fuzzer.engine.runner import ProcedureFailed, Runner
 from fuzzer.protocol import address as bdaddr
-from fuzzer.protocol import att, gatt, nordic_dfu, smp
+from fuzzer.protocol import att, gatt, ll, nordic_dfu, smp
 from fuzzer.protocol import pairing_methods as pm
 from fuzzer.trace import events as ev
 from fuzzer.trace.events import Event
@@ -38,13 +38,13 @@ def _link_down(events: list[Event]) -> bool:
 
 # --- scanning and connecting -------------------------------------------------------------------
 
-def _is_dfu_adv(info: dict[str, Any], data: bytes) -> bool:
-    from fuzzer.protocol import ll
-
+def _is_dfu_adv(data: bytes) -> bool:
+    """Whether advertising data lists the Legacy DFU service (the bootloader advertises it)."""
     for ad_type, value in ll.ad_structures(data):
-        if ad_type in (ll.COMPLETE_128, ll.INCOMPLETE_128) and \
-                nordic_dfu.SERVICE_UUID_BYTES in [value[i:i + 16] for i in range(0, len(value), 16)]:
-            return True
+        if ad_type in (ll.COMPLETE_128, ll.INCOMPLETE_128):
+            uuids = [value[i:i + 16] for i in range(0, len(value), 16)]
+            if nordic_dfu.SERVICE_UUID_BYTES in uuids:
+                return True
     return False
 
 
@@ -63,7 +63,7 @@ def connect(runner: Runner, peer: str | None = None, to: str = "app") -> None:
         raise ProcedureFailed("no device is advertising")
     adv = advs[-1]
     address = adv.info["address"]
-    p.seen[address] = dict(adv.info, dfu=_is_dfu_adv(adv.info, adv.data))
+    p.seen[address] = dict(adv.info, dfu=_is_dfu_adv(adv.data))
     wanted_ok = {
         "app": not p.seen[address]["dfu"],
         "dfu": p.seen[address]["dfu"],

@@ -42,8 +42,10 @@ class Liveness(Monitor):
         pending = self.pending
         if pending is not None:
             self.pending = None
-            self.violate(f"the device did not answer {decode(pending).name if decode(pending) else pending.layer}",
-                         pending.step, [pending, event], signature=f"no-answer:{pending.layer}")
+            dec = decode(pending)
+            what = dec.name if dec is not None else pending.layer
+            self.violate(f"the device did not answer {what}", pending.step, [pending, event],
+                         signature=f"no-answer:{pending.layer}")
 
     def observe(self, event: Event) -> None:
         kind = event.kind

@@ -69,7 +69,7 @@ class EmulatorTarget(Target):
         self._conn_count = 0
         self._t = 0  # event timestamps within a step
 
-    # --- Target ----------------------------------------------------------------------------------
+    # --- Target ---
 
     def open(self, trace: Trace) -> None:
         self.trace = trace
@@ -103,7 +103,7 @@ class EmulatorTarget(Target):
         handler(**step.args)
         return self.trace.events[start:]
 
-    # --- recording -------------------------------------------------------------------------------
+    # --- recording ---
 
     def _record(self, kind: str, src: str = ev.TESTER, layer: str | None = None,
                 data: bytes = b"", air: tuple[bytes, ...] = (),
@@ -114,7 +114,7 @@ class EmulatorTarget(Target):
         self._t += T_IFS_US + 80 + 8 * sum(len(a) + 10 for a in air)
         return event
 
-    # --- scanning and connections ----------------------------------------------------------------
+    # --- scanning and connections ---
 
     def _op_scan(self) -> None:
         ll_dev = self.device.link_layer
@@ -193,7 +193,7 @@ class EmulatorTarget(Target):
                                               "reason_name": ll.ERROR_NAMES.get(reason, "")})
         self._conn = None
 
-    # --- PDUs ------------------------------------------------------------------------------------
+    # --- PDUs ---
 
     def _op_ll(self, pdu: Any) -> None:
         conn = self._require_conn()
@@ -226,7 +226,7 @@ class EmulatorTarget(Target):
                 break
             ll_dev.on_air(pdu)
 
-    # --- what the device sends back --------------------------------------------------------------
+    # --- what the device sends back ---
 
     def _exchange(self, rounds: int = 1) -> None:
         """Let connection events pass and take in what the device sends."""
@@ -344,7 +344,7 @@ class EmulatorTarget(Target):
         if ll_dev is not None and ll_dev.connection is not None:
             ll_dev.supervision_timeout()
 
-    # --- encryption ------------------------------------------------------------------------------
+    # --- encryption ---
 
     def _op_encrypt(self, ltk: Any, ediv: int = 0, rand: Any = "0000000000000000",
                     key_size: int = 16) -> None:
@@ -389,7 +389,7 @@ class EmulatorTarget(Target):
         conn.link = conn.link.with_encryption(False)
         self._record(ev.ENCRYPTION, ev.TESTER, info={"state": "off"})
 
-    # --- time and power --------------------------------------------------------------------------
+    # --- time and power ---
 
     def _op_wait(self, seconds: float = 1.0) -> None:
         total = int(float(seconds) * 1_000_000)
@@ -410,7 +410,7 @@ class EmulatorTarget(Target):
         if self._conn is not None:
             self._check_link()
 
-    # --- white box ---------------------------------------------------------------------------------
+    # --- white box ---
 
     def device_state(self) -> dict[str, Any]:
         """The device's internal state (white-box; emulator only)."""

@@ -11,14 +11,14 @@ from typing import Any
 
 # Event kinds.
 STEP = "step"  # the tester began a step; info = {"index", "op", "args", "label"}
-ADV = "adv"  # the device was seen advertising; info = {"address", "address_type", "name"}; data = AdvData
-SCAN_EMPTY = "scan_empty"  # a scan found no advertising device; info = {"address"} looked for or None
-CONNECT = "connect"  # a connection was created; info = LinkLayer CONNECT_IND parameters (see below)
+ADV = "adv"  # the device was seen advertising; info = {"address", "address_type", "name"}
+SCAN_EMPTY = "scan_empty"  # a scan found no advertising device
+CONNECT = "connect"  # a connection was created; info = the CONNECT_IND parameters
 CONNECT_FAIL = "connect_fail"  # a connection attempt was not answered; info = {"address"}
 PDU = "pdu"  # a PDU crossed the air; layer, data (plaintext), air (LL PDUs as sent)
 ENCRYPTION = "encryption"  # link encryption changed; info = {"state": "on"|"off"|"failed", ...}
-DISCONNECT = "disconnect"  # the link ended; info = {"reason": int, "by": "tester"|"device"|"timeout"}
-KEY = "key"  # key material the tester holds; info = {"type": "LTK"|"IRK"|"STK"|..., "value": hex...}
+DISCONNECT = "disconnect"  # the link ended; info = {"reason": int, "by": tester|device|timeout}
+KEY = "key"  # key material the tester holds; info = {"type": "LTK"|"STK"|..., "value": hex}
 BOND = "bond"  # the tester stored a bond; info = {"device": address, "ltk", "ediv", "rand", ...}
 NO_ANSWER = "no_answer"  # a request got no answer within the protocol's timeout; info = {"what"}
 RESET = "reset"  # the tester power-cycled or reset the device; info = {"how"}
