@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,6 @@ class Field:
     check: Callable[[Any], str | None] | None = None  # returns an error message or None
     doc: str = ""
     values: Field | None = None  # for free-form mappings: the type of every value
-    extra: dict = field(default_factory=dict)
 
 
 _TYPE_NAMES = {
