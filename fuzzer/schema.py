@@ -112,7 +112,10 @@ def validate(data: Any, schema: Mapping[str, Field], file: str | Path, prefix: s
             if f.required:
                 raise SpecError(file, name, f"missing required key ({_type_name(f.type)})")
             if f.default is not _MISSING:
-                out[key] = f.default() if callable(f.default) else f.default
+                value = f.default() if callable(f.default) else f.default
+                if f.schema is not None:  # fill the nested defaults too
+                    value = validate(value, f.schema, file, name + ".")
+                out[key] = value
             continue
         out[key] = validate_value(data[key], f, file, name)
     return out

@@ -125,7 +125,8 @@ def pair(runner: Runner, peer: str | None = None, method: str = "auto", bond: bo
     if link is None:
         raise ProcedureFailed("no link")
     authreq = (smp.AUTHREQ_BONDING if bond and model.bonding else 0) | (
-        smp.AUTHREQ_MITM if model.mitm or method.startswith("passkey") else 0)
+        smp.AUTHREQ_MITM if model.mitm or passkey is not None or method.startswith("passkey")
+        else 0)
     max_key = key_size or model.max_key_size
     preq = smp.SMP.encode(
         "Pairing Request", io_capability=model.io_capability, oob_data_flag=0, authreq=authreq,

@@ -1,0 +1,74 @@
+"""Property: an honest legacy pairing (Just Works or Passkey Entry), with random keys, nonces and
+key sizes, ends with both sides holding the same keys and an encrypted link."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fuzzer.emulator.profile import DeviceProfile
+from fuzzer.engine.central import load_models
+from fuzzer.engine.procedures import PROCEDURES
+from fuzzer.engine.program import Program
+from fuzzer.engine.runner import Runner
+from fuzzer.paths import specs_dir
+from fuzzer.targets.emulator import EmulatorTarget
+from fuzzer.trace import events as ev
+
+MODELS = load_models(specs_dir() / "centrals")
+
+
+def _profile(io: str, passkey: int | None) -> DeviceProfile:
+    sec = {"io_capability": io}
+    if passkey is not None:
+        sec["passkey"] = passkey
+    return DeviceProfile.from_dict({"name": "prop", "address": "C2:5A:3B:11:22:33",
+                                    "security": sec}, "<test>")
+
+
+def _program(args: dict) -> Program:
+    return Program.from_dict({
+        "name": "pair", "peers": {"phone": {"address": "4C:57:CA:10:20:30"}},
+        "steps": [{"op": "connect", "peer": "phone", "to": "app"},
+                  {"op": "pair", "peer": "phone", **args},
+                  {"op": "read", "peer": "phone", "uuid": "2A38"}],
+    }, "<test>", set(PROCEDURES))
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), key_size=st.integers(7, 16),
+       passkey=st.one_of(st.none(), st.integers(0, 999_999)))
+def test_honest_pairing_agrees(seed: int, key_size: int, passkey: int | None) -> None:
+    profile = _profile("DisplayOnly" if passkey is not None else "NoInputNoOutput", passkey)
+    target = EmulatorTarget(profile, seed=seed)
+    runner = Runner(target, MODELS, seed=seed)
+    args = {"key_size": key_size}
+    if passkey is not None:
+        args["passkey"] = passkey
+    runner.run_program(_program(args))
+    events = runner.trace.events
+    bond = [e for e in events if e.kind == ev.BOND]
+    assert len(bond) == 1, [e for e in events if e.kind == ev.NOTE]
+    device_bonds = target.device.firmware.bonds.bonds
+    assert len(device_bonds) == 1
+    stored = device_bonds[0]
+    # the LTK the device distributed is the one it will accept, and the tester holds it
+    assert stored.ltk.hex() == bond[0].info["ltk"]
+    assert stored.ediv == bond[0].info["ediv"] and stored.rand.hex() == bond[0].info["rand"]
+    assert stored.key_size == key_size == bond[0].info["key_size"]
+    # masked to the negotiated size (Vol 3 Part H 2.3.4): the top 16 - size octets are zero
+    assert not any(stored.ltk[key_size:])
+    assert stored.authenticated == (passkey is not None)
+    # the protected characteristic is served on the encrypted link
+    answers = [e for e in events if e.kind == ev.PDU and e.layer == "att" and e.src == "device"]
+    assert answers[-1].data[0] == 0x09 and answers[-1].link.encrypted
+
+
+def test_wrong_passkey_fails_with_confirm_value_failed() -> None:
+    target = EmulatorTarget(_profile("DisplayOnly", 123456), seed=3)
+    runner = Runner(target, MODELS, seed=3)
+    runner.run_program(_program({"passkey": 654321}))
+    failed = [e for e in runner.trace.events if e.kind == ev.PDU and e.layer == "smp"
+              and e.src == "device" and e.data[0] == 0x05]
+    assert failed and failed[0].data[1] == 0x04  # Pairing Failed: Confirm Value Failed
+    assert not target.device.firmware.bonds.bonds
