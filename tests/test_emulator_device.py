@@ -49,7 +49,7 @@ def _sample_bond() -> Bond:
                 sys_attr=bytes.fromhex("aabbccddeeff0011"))
 
 
-# --- boot ---------------------------------------------------------------------------------------
+# --- boot ----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", [BOND_SHARING, CUSTOM_BOOTLOADER, NEW_IDENTITY])
 def test_boots_into_the_application(name):
@@ -65,7 +65,7 @@ def test_boots_into_the_application(name):
     assert adv.info["name"] == "Nordic_HRM"
 
 
-# --- buttonless entry ---------------------------------------------------------------------------
+# --- buttonless entry ----------------------------------------------------------------------------
 
 def test_buttonless_entry_resets_into_bootloader_and_consumes_gpregret():
     s = Session(CUSTOM_BOOTLOADER)
@@ -110,7 +110,7 @@ def test_start_dfu_needs_notifications_enabled():
     assert s.target.connected
 
 
-# --- bootloader identity per bond policy --------------------------------------------------------
+# --- bootloader identity per bond policy ---------------------------------------------------------
 
 def test_bootloader_identity_policy_none_same_address_no_bond():
     s = _bonded_session(CUSTOM_BOOTLOADER)
@@ -153,9 +153,6 @@ def test_bootloader_identity_policy_shared_loads_bond_from_retained_ram():
     assert s.target.link is not None and s.target.link.encrypted
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "source bug: after pairing on the current link Host.current_bond stays None (the "
-    "SecurityManager's on_bonded hook is never wired), so share_bond() hands nothing over"))
 def test_bond_shared_when_dfu_is_entered_on_the_pairing_link():
     s = Session(BOND_SHARING)
     s.connect(to="app")
@@ -190,7 +187,7 @@ def test_shared_bond_with_corrupted_crc_gives_no_bond(where):
     assert dev.firmware.host.lookup_bond(_sample_bond().rand, _sample_bond().ediv) is None
 
 
-# --- leaving DFU mode ---------------------------------------------------------------------------
+# --- leaving DFU mode ----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", [BOND_SHARING, CUSTOM_BOOTLOADER, NEW_IDENTITY])
 def test_reset_system_returns_to_application_with_flash_bonds(name):
@@ -210,7 +207,7 @@ def test_reset_system_returns_to_application_with_flash_bonds(name):
     assert s.target.link is not None and s.target.link.encrypted
 
 
-# --- retained RAM and flash -----------------------------------------------------------------------
+# --- retained RAM and flash ----------------------------------------------------------------------
 
 def test_power_cycle_clears_retained_ram_but_keeps_flash_bonds():
     s = _bonded_session(BOND_SHARING)
@@ -245,7 +242,7 @@ def test_power_cycle_while_connected_drops_the_link():
     assert s.adv().info["name"] == "Nordic_HRM"
 
 
-# --- DFU inactivity timeout -----------------------------------------------------------------------
+# --- DFU inactivity timeout ----------------------------------------------------------------------
 
 def test_dfu_inactivity_timeout_on_the_virtual_clock(tmp_path):
     path = write_profile(tmp_path, "quick", bootloader={"dfu_timeout_s": 5})
@@ -290,7 +287,7 @@ def test_control_point_activity_restarts_the_inactivity_timer():
     assert s.device.mode == "application"
 
 
-# --- bonds ------------------------------------------------------------------------------------------
+# --- bonds ---------------------------------------------------------------------------------------
 
 def test_peer_data_round_trip():
     bond = _sample_bond()

@@ -87,6 +87,7 @@ class Firmware:
             "smp", self.security_config(), dev.clock, dev.rng, self.bonds, self.host.send_smp,
             address, address_type, dev.irk, flaws=self.flaws)
         self.host.smp = self.smp
+        self.smp.on_bonded = self.host.on_bonded
         self.host.disconnected_callbacks.append(self.on_disconnected)
         self.ll.start_advertising()
 

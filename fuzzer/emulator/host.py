@@ -98,6 +98,11 @@ class Host:
         """The bond whose LTK answers this EDIV and Rand."""
         return self.bonds.find_by_master_id(ediv, rand)
 
+    def on_bonded(self, bond: Bond) -> None:
+        """Pairing on this link ended in a bond: the link is now a bonded peer's."""
+        self.current_bond = bond
+        self.security.bonded = True
+
     def on_encryption_change(self, enabled: bool, key_size: int) -> None:
         bond = self.pending_bond
         self.security.encrypted = enabled

@@ -117,7 +117,6 @@ class EmulatorTarget(Target):
     # --- scanning and connections ---
 
     def _op_scan(self) -> None:
-        ll_dev = self.device.link_layer
         self.device.clock.advance(100_000)  # one advertising interval
         ll_dev = self.device.link_layer
         if ll_dev is None or not ll_dev.advertising:
