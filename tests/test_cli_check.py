@@ -158,3 +158,15 @@ def test_python_dash_m(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "m" / "report.json").is_file()
+
+
+def test_suite_with_bad_step_argument_exits_2(tmp_path: Path, capsys, monkeypatch) -> None:
+    specs = tmp_path / "specs"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "specs", specs)
+    (specs / "suites" / "story.yaml").write_text(
+        "name: story\npeers: {p: {address: '4C:57:CA:10:20:30'}}\n"
+        "steps:\n  - {op: connect, peer: p, too: app}\n")
+    monkeypatch.setenv("BLEFUZZ_SPECS", str(specs))
+    code = main(["check", "--device", "nrf51-s110-new-identity", "--out", str(tmp_path / "o")])
+    assert code == 2
+    assert "too" in capsys.readouterr().err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import random
 from typing import Any
 
@@ -50,6 +51,12 @@ class Runner:
         self.trace.step = index
         self.trace.add(self.target.now_us, ev.STEP, ev.TESTER, info={
             "index": index, "op": step.op, "args": dict(step.args), "label": step.label})
+        if step.op in PROCEDURES:
+            fn = PROCEDURES[step.op]
+            try:
+                inspect.signature(fn).bind(self, **step.args)
+            except TypeError as exc:
+                raise TargetError(f"step {index} ({step.op}): {exc}") from exc
         try:
             if step.op in PROCEDURES:
                 PROCEDURES[step.op](self, **step.args)
@@ -59,8 +66,6 @@ class Runner:
             self.note(f"{step.op} did not complete: {exc}")
         except TargetError as exc:
             self.note(f"{step.op} could not run: {exc}")
-        except TypeError as exc:
-            raise TargetError(f"step {index} ({step.op}): {exc}") from exc
         self.probe()
 
     def primitive(self, op: str, **args: Any) -> list[Event]:

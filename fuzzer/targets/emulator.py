@@ -8,6 +8,7 @@ its plaintext and its on-air form (ciphertext and MIC when encrypted).
 
 from __future__ import annotations
 
+import inspect
 import random
 from typing import Any
 
@@ -98,6 +99,10 @@ class EmulatorTarget(Target):
         handler = getattr(self, "_op_" + step.op, None)
         if handler is None or step.op not in self.capabilities:
             raise TargetError(f"the emulator target has no step {step.op!r}")
+        try:
+            inspect.signature(handler).bind(**step.args)
+        except TypeError as exc:
+            raise TargetError(f"step {step.op}: {exc}") from exc
         start = len(self.trace.events)
         self._t = self.device.clock.now
         handler(**step.args)
