@@ -20,7 +20,7 @@ from fuzzer.emulator.controller import (
 from fuzzer.emulator.firmware import Firmware
 from fuzzer.emulator.memory import RetainedRAM
 from fuzzer.emulator.profile import BT_VERSIONS, DeviceProfile
-from fuzzer.emulator.smp import IO_CAPABILITIES, SecurityConfig
+from fuzzer.emulator.smp import IO_CAPABILITIES, KEY_BITS, SecurityConfig
 from fuzzer.protocol import address as bdaddr
 
 
@@ -57,10 +57,25 @@ class Device:
 
     def security_config(self) -> SecurityConfig:
         s = self.profile.security
+        oob = s.oob
+
+        def octets(value: str | None) -> bytes | None:
+            return bytes.fromhex(value)[::-1] if value else None
+
         return SecurityConfig(
             pairing=True, bonding=s.bonding, io_capability=IO_CAPABILITIES[s.io_capability],
             mitm=s.mitm, min_key_size=s.min_key_size, max_key_size=s.max_key_size,
             passkey=getattr(s, "passkey", None),
+            responder_keys=sum(KEY_BITS[k] for k in set(s.responder_keys)),
+            initiator_keys=sum(KEY_BITS[k] for k in set(s.initiator_keys)),
+            secure_connections=s.secure_connections, sc_only=s.sc_only, keypress=s.keypress,
+            numeric_comparison_accept=s.numeric_comparison == "accept",
+            security_request=s.security_request, debug_mode=s.debug_mode,
+            allow_downgrade=s.allow_downgrade,
+            repeated_attempts_wait_us=int(s.repeated_attempts_wait_s * 1_000_000),
+            repeated_attempts_max_wait_us=int(s.repeated_attempts_max_wait_s * 1_000_000),
+            legacy_oob_tk=octets(oob.get("legacy_tk")), peer_oob_r=octets(oob.get("peer_r")),
+            peer_oob_confirm=octets(oob.get("peer_confirm")),
         )
 
     def app_valid(self) -> bool:

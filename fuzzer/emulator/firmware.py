@@ -88,6 +88,7 @@ class Firmware:
             address, address_type, dev.irk, flaws=self.flaws)
         self.host.smp = self.smp
         self.smp.on_bonded = self.host.on_bonded
+        self.smp.existing_bond = lambda: self.host.current_bond
         self.host.disconnected_callbacks.append(self.on_disconnected)
         self.ll.start_advertising()
 

@@ -21,6 +21,7 @@ MODEL_SCHEMA = {
         "DisplayOnly", "DisplayYesNo", "KeyboardOnly", "NoInputNoOutput", "KeyboardDisplay")),
     "bonding": Field(bool, default=True),
     "mitm": Field(bool, default=False),
+    "secure_connections": Field(bool, default=True),
     "max_key_size": Field(int, default=16, min=7, max=16),
     "initiator_keys": Field(list, default=lambda: ["enc", "id"],
                             items=Field(str, choices=("enc", "id", "sign"))),
@@ -45,6 +46,7 @@ class CentralModel:
     io_capability: int
     bonding: bool
     mitm: bool
+    secure_connections: bool
     max_key_size: int
     initiator_keys: int
     responder_keys: int
@@ -57,6 +59,7 @@ class CentralModel:
         return cls(
             name=v["name"], description=v["description"],
             io_capability=IO_CODES[v["io_capability"]], bonding=v["bonding"], mitm=v["mitm"],
+            secure_connections=v["secure_connections"],
             max_key_size=v["max_key_size"],
             initiator_keys=sum(KEY_BITS[k] for k in set(v["initiator_keys"])),
             responder_keys=sum(KEY_BITS[k] for k in set(v["responder_keys"])),

@@ -10,13 +10,10 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
-from fuzzer.crypto.legacy import c1, s1
-from fuzzer.crypto.session import mask_key
 from fuzzer.engine.central import Peer, StoredBond
 from fuzzer.engine.runner import ProcedureFailed, Runner
-from fuzzer.protocol import address as bdaddr
-from fuzzer.protocol import att, gatt, ll, nordic_dfu, smp
-from fuzzer.protocol import pairing_methods as pm
+from fuzzer.protocol import att, gatt, ll, nordic_dfu
+from fuzzer.targets.base import TargetError
 from fuzzer.trace import events as ev
 from fuzzer.trace.events import Event
 
@@ -103,127 +100,33 @@ def reconnect_bonded(runner: Runner, peer: str | None = None) -> None:
 
 # --- pairing ----------------------------------------------------------------------------------
 
-def _smp_answer(runner: Runner, pdu: bytes) -> smp.Decoded | None:
-    events = runner.primitive("smp", pdu=pdu.hex())
-    answers = _device_pdus(events, "smp")
-    if not answers:
-        return None
-    return smp.SMP.decode(answers[0].data)
-
-
 @procedure
 def pair(runner: Runner, peer: str | None = None, method: str = "auto", bond: bool = True,
-         key_size: int | None = None, passkey: int | None = None) -> None:
-    """LE legacy pairing as initiator (Core Vol 3 Part H 2.3.5, 2.4): feature exchange, confirm
-    and random values, encryption with the STK, key distribution both ways; a bond is kept when
-    both sides asked for bonding."""
+         key_size: int | None = None, passkey: int | None = None, sc: bool | None = None,
+         io_capability: str | None = None, mitm: bool | None = None, keypress: bool = False,
+         oob_tk: str | None = None, oob_private_key: str | None = None,
+         oob_r: str | None = None, debug_key: bool = False, public_key: str = "honest",
+         dhkey_check: str = "honest", confirm: str = "honest",
+         numeric_comparison: str = "accept") -> None:
+    """Pair as initiator: LE legacy pairing or LE Secure Connections, the association model
+    chosen from both sides' IO capabilities, OOB and MITM flags (Core Vol 3 Part H 2.3.5.1);
+    a bond is kept when both sides asked for bonding. ``method`` documents the expected model
+    and is checked against the one the exchange selected when not ``auto``."""
+    from fuzzer.engine import pairing
+
     p = runner.peer(peer)
-    if not runner.target.connected:
-        raise ProcedureFailed("not connected")
-    model = p.model
-    link = runner.target.link
-    if link is None:
-        raise ProcedureFailed("no link")
-    authreq = (smp.AUTHREQ_BONDING if bond and model.bonding else 0) | (
-        smp.AUTHREQ_MITM if model.mitm or passkey is not None or method.startswith("passkey")
-        else 0)
-    max_key = key_size or model.max_key_size
-    preq = smp.SMP.encode(
-        "Pairing Request", io_capability=model.io_capability, oob_data_flag=0, authreq=authreq,
-        max_encryption_key_size=max_key, initiator_key_distribution=model.initiator_keys,
-        responder_key_distribution=model.responder_keys)
-    rsp = _smp_answer(runner, preq)
-    if rsp is None or rsp.name != "Pairing Response":
-        raise ProcedureFailed(_refusal("Pairing Request", rsp))
-    pres = smp.SMP.encode("Pairing Response", **rsp.fields)
-    f = rsp.fields
-    chosen = pm.legacy_method(model.io_capability, f["io_capability"],
-                              bool(authreq & smp.AUTHREQ_MITM),
-                              bool(f["authreq"] & smp.AUTHREQ_MITM))
-    if chosen != pm.JUST_WORKS and passkey is None:
-        raise ProcedureFailed(f"the pairing needs a passkey ({chosen}); give 'passkey'")
-    tk = bytes(16) if chosen == pm.JUST_WORKS else int(passkey).to_bytes(16, "little")
-    size = min(max_key, f["max_encryption_key_size"])
-    ia, iat = bdaddr.to_bytes(link.peer_address), bdaddr.TYPE_CODES[p.spec.address_type]
-    ra = bdaddr.to_bytes(link.device_address)
-    rat = bdaddr.TYPE_CODES[p.seen.get(link.device_address, {}).get("address_type", "random")]
-    mrand = runner.random_bytes(16)
-    mconfirm = c1(tk, mrand, preq, pres, iat, rat, ia, ra)
-    ans = _smp_answer(runner, smp.SMP.encode("Pairing Confirm", confirm_value=mconfirm))
-    if ans is None or ans.name != "Pairing Confirm":
-        raise ProcedureFailed(_refusal("Pairing Confirm", ans))
-    sconfirm = ans.fields["confirm_value"]
-    ans = _smp_answer(runner, smp.SMP.encode("Pairing Random", random_value=mrand))
-    if ans is None or ans.name != "Pairing Random":
-        raise ProcedureFailed(_refusal("Pairing Random", ans))
-    srand = ans.fields["random_value"]
-    if c1(tk, srand, preq, pres, iat, rat, ia, ra) != sconfirm:
-        runner.primitive("smp", pdu=smp.SMP.encode(
-            "Pairing Failed", reason=smp.CONFIRM_VALUE_FAILED).hex())
-        raise ProcedureFailed("the device's confirm value does not match its random value")
-    stk = mask_key(s1(tk, srand, mrand), size)
-    _hold_key(runner, p, "STK", stk, link.device_address, "derived")
-    events = runner.primitive("encrypt", ltk=stk.hex(), ediv=0, rand="00" * 8, key_size=size)
-    if not any(e.kind == ev.ENCRYPTION and e.info.get("state") == "on" for e in events):
-        raise ProcedureFailed("encryption with the STK failed")
-    # The responder distributes its keys first (Vol 3 Part H 3.6.1)
-    got: dict[str, Any] = {}
-    for e in _device_pdus(events, "smp"):
-        d = smp.SMP.decode(e.data)
-        got[d.name] = d.fields
-    resp_keys = f["responder_key_distribution"]
-    init_keys = f["initiator_key_distribution"]
-    device_identity = link.device_address
-    if "Encryption Information" in got:
-        _hold_key(runner, p, "LTK", got["Encryption Information"]["long_term_key"],
-                  link.device_address, "device")
-    if "Identity Address Information" in got:
-        device_identity = bdaddr.from_bytes(got["Identity Address Information"]["bd_addr"])
-    if init_keys & smp.KEY_DIST_ENC_KEY:
-        own_ltk = mask_key(runner.random_bytes(16), size)
-        _hold_key(runner, p, "LTK", own_ltk, link.device_address, "tester")
-        runner.primitive("smp", pdu=smp.SMP.encode("Encryption Information",
-                                                   long_term_key=own_ltk).hex())
-        runner.primitive("smp", pdu=smp.SMP.encode(
-            "Central Identification", ediv=runner.rng.getrandbits(16),
-            rand=runner.random_bytes(8)).hex())
-    if init_keys & smp.KEY_DIST_ID_KEY:
-        runner.primitive("smp", pdu=smp.SMP.encode(
-            "Identity Information", identity_resolving_key=runner.random_bytes(16)).hex())
-        runner.primitive("smp", pdu=smp.SMP.encode(
-            "Identity Address Information", addr_type=iat, bd_addr=ia).hex())
-    if init_keys & smp.KEY_DIST_SIGN_KEY:
-        runner.primitive("smp", pdu=smp.SMP.encode(
-            "Signing Information", signature_key=runner.random_bytes(16)).hex())
-    both_bond = bool(authreq & f["authreq"] & smp.AUTHREQ_BONDING)
-    if both_bond and resp_keys & smp.KEY_DIST_ENC_KEY and "Central Identification" in got:
-        ltk = got["Encryption Information"]["long_term_key"]
-        cid = got["Central Identification"]
-        stored = StoredBond(device_identity, ltk, cid["ediv"], cid["rand"], size,
-                            authenticated=chosen != pm.JUST_WORKS)
-        p.bonds[device_identity] = stored
-        if device_identity != link.device_address:
-            p.bonds[link.device_address] = stored
-        runner.trace.add(runner.target.now_us, ev.BOND, ev.TESTER, info={
-            "peer": p.name, "device_address": device_identity,
-            "connection_address": link.device_address, "ltk": ltk.hex(), "ediv": cid["ediv"],
-            "rand": cid["rand"].hex(), "key_size": size, "method": chosen})
-
-
-def _hold_key(runner: Runner, p: Peer, kind: str, value: bytes, device: str, origin: str) -> None:
-    """Record key material the tester now holds (oracles check where it shows up again)."""
-    runner.trace.add(runner.target.now_us, ev.KEY, ev.TESTER, info={
-        "peer": p.name, "type": kind, "value": value.hex(), "device_address": device,
-        "origin": origin})
-
-
-def _refusal(what: str, answer: smp.Decoded | None) -> str:
-    if answer is None:
-        return f"no answer to {what}"
-    if answer.name == "Pairing Failed":
-        reason = answer.fields.get("reason", 0)
-        return f"{what} refused: Pairing Failed, {smp.REASON_NAMES.get(reason, reason)}"
-    return f"unexpected {answer.name} after {what}"
+    runner.current_peer = p
+    if io_capability is not None and io_capability not in pairing.IO_CODES:
+        raise TargetError(f"pair: io_capability {io_capability!r}; expected one of "
+                          f"{', '.join(pairing.IO_CODES)}")
+    opts = pairing.PairingOptions(
+        bond=bond, key_size=key_size, passkey=passkey, sc=sc, io_capability=io_capability,
+        mitm=mitm, keypress=keypress, oob_tk=oob_tk, oob_private_key=oob_private_key,
+        oob_r=oob_r, debug_key=debug_key, public_key=public_key, dhkey_check=dhkey_check,
+        confirm=confirm, numeric_comparison=numeric_comparison)
+    chosen = pairing.pair(runner, p, opts)
+    if method != "auto" and chosen != method:
+        raise ProcedureFailed(f"expected {method} pairing; the exchange selected {chosen}")
 
 
 # --- GATT ---------------------------------------------------------------------------------------
