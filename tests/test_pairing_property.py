@@ -72,3 +72,67 @@ def test_wrong_passkey_fails_with_confirm_value_failed() -> None:
               and e.src == "device" and e.data[0] == 0x05]
     assert failed and failed[0].data[1] == 0x04  # Pairing Failed: Confirm Value Failed
     assert not target.device.firmware.bonds.bonds
+
+
+IO_NAMES = ["DisplayOnly", "DisplayYesNo", "KeyboardOnly", "NoInputNoOutput", "KeyboardDisplay"]
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), key_size=st.integers(7, 16),
+       device_io=st.sampled_from(IO_NAMES), tester_io=st.sampled_from(IO_NAMES),
+       mitm=st.booleans(), passkey=st.integers(0, 999_999))
+def test_honest_secure_connections_pairing_agrees(seed, key_size, device_io, tester_io, mitm,
+                                                  passkey) -> None:
+    """Every LE Secure Connections association model (Just Works, Numeric Comparison, Passkey
+    Entry) ends with the same LTK on both sides, masked to the negotiated size."""
+    profile = DeviceProfile.from_dict({
+        "name": "sc", "address": "C2:5A:3B:11:22:33",
+        "security": {"secure_connections": True, "io_capability": device_io,
+                     "passkey": passkey}}, "<test>")
+    target = EmulatorTarget(profile, seed=seed)
+    runner = Runner(target, MODELS, seed=seed)
+    runner.run_program(_program({"key_size": key_size, "io_capability": tester_io,
+                                 "mitm": mitm, "passkey": passkey}))
+    bond = [e.info for e in runner.trace.events if e.kind == ev.BOND]
+    assert len(bond) == 1, [e.info for e in runner.trace.events if e.kind == ev.NOTE]
+    assert bond[0]["secure_connections"]
+    stored = target.device.firmware.bonds.bonds
+    assert len(stored) == 1 and stored[0].secure_connections
+    assert stored[0].ltk.hex() == bond[0]["ltk"]
+    assert not any(stored[0].ltk[key_size:])
+    authenticated = bond[0]["method"] != "just_works"
+    assert stored[0].authenticated == bond[0]["authenticated"] == authenticated
+    if not mitm:
+        assert bond[0]["method"] == "just_works"
+    answers = [e for e in runner.trace.events
+               if e.kind == ev.PDU and e.layer == "att" and e.src == "device"]
+    assert answers[-1].data[0] == 0x09 and answers[-1].link.encrypted
+
+
+def test_secure_connections_oob() -> None:
+    """OOB: the device holds the tester's (r, C = f4(PKx, PKx, r, 0)) from out of band."""
+    from fuzzer.crypto import p256
+    from fuzzer.crypto.sc import f4
+
+    private = 0x1234567890ABCDEF1234567890ABCDEF1234567890ABCDEF1234567890ABCDEF
+    r = bytes(range(16))
+    pkx = p256.keypair_from_private(private).public_x
+    confirm = f4(pkx, pkx, r, 0)
+    profile = DeviceProfile.from_dict({
+        "name": "oob", "address": "C2:5A:3B:11:22:33",
+        "security": {"secure_connections": True, "oob": {
+            "peer_r": r[::-1].hex(), "peer_confirm": confirm[::-1].hex()}}}, "<test>")
+    args = {"oob_private_key": f"{private:064x}", "oob_r": r[::-1].hex()}
+    target = EmulatorTarget(profile, seed=1)
+    runner = Runner(target, MODELS, seed=1)
+    runner.run_program(_program(args))
+    bond = [e.info for e in runner.trace.events if e.kind == ev.BOND]
+    assert bond and bond[0]["method"] == "oob" and bond[0]["authenticated"]
+    # with another key pair the device's check of the OOB confirm value fails
+    args["oob_private_key"] = f"{private + 1:064x}"
+    target = EmulatorTarget(profile, seed=1)
+    runner = Runner(target, MODELS, seed=1)
+    runner.run_program(_program(args))
+    failed = [e for e in runner.trace.events if e.kind == ev.PDU and e.layer == "smp"
+              and e.src == "device" and e.data[0] == 0x05]
+    assert failed and failed[0].data[1] == 0x04
