@@ -88,11 +88,45 @@ def _tshark(path: Path, *args: str) -> str:
     return proc.stdout
 
 
+def _encrypted_frames(out: Path) -> set[int]:
+    """pcap frame numbers (1-based) that carry ciphertext, from trace.jsonl, in the order the
+    pcap writer emits records (an ADV or CONNECT is one record, a PDU one per air PDU)."""
+    frames: set[int] = set()
+    n = 0
+    for line in (out / "trace.jsonl").read_text().splitlines():
+        e = json.loads(line)
+        if e["kind"] in ("adv", "connect"):
+            n += 1
+        elif e["kind"] == "pdu":
+            plain = len(e["hex"]) // 2 + (4 if e["layer"] in ("smp", "att") else 0)
+            on_air = sum(len(a) // 2 - 2 for a in e["air"])
+            for _ in e["air"]:
+                n += 1
+                if on_air > plain:
+                    frames.add(n)
+    return frames
+
+
+def _malformed_frames(verbose: str) -> set[int]:
+    bad, frame = set(), 0
+    for line in verbose.splitlines():
+        if line.startswith("Frame "):
+            frame = int(line.split()[1].rstrip(":"))
+        if "Malformed" in line or "Expert Info (Error" in line:
+            bad.add(frame)
+    return bad
+
+
 def test_pcap_dissects_cleanly_with_smp_and_encryption(runs) -> None:
+    """Every frame dissects cleanly but ciphertext: Wireshark 4.0 cannot tell an encrypted PDU
+    from a plaintext one and dissects the ciphertext of an encrypted control PDU as if it were
+    an opcode (see README, Known limits)."""
     for _code, out in runs.values():
         summary = _tshark(out / "trace.pcap")
         verbose = _tshark(out / "trace.pcap", "-V")
-        assert "Malformed" not in verbose
+        encrypted = _encrypted_frames(out)
+        assert encrypted, "the story encrypts links"
+        assert _malformed_frames(verbose) <= encrypted
         assert "Incorrect CRC" not in verbose
         for name in ("Pairing Request", "Pairing Response", "Pairing Confirm", "Pairing Random",
                      "LL_ENC_REQ", "LL_ENC_RSP", "LL_START_ENC_REQ", "CONNECT_IND", "ADV_IND"):

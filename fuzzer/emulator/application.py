@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fuzzer.emulator.bonds import BondStore, pack_peer_data
 from fuzzer.emulator.firmware import Firmware
-from fuzzer.emulator.gatt import ENCRYPTED, OPEN, Attribute, LinkSecurity
+from fuzzer.emulator.gatt import AUTHENTICATED, ENCRYPTED, OPEN, Attribute, LinkSecurity
 from fuzzer.emulator.smp import SecurityConfig
 from fuzzer.protocol import gatt, ll, nordic_dfu
 
@@ -15,6 +15,7 @@ BOOTLOADER_DFU_START = 0xB1
 CCCD_IMPROPERLY_CONFIGURED = 0xFD
 HEART_RATE_SERVICE = 0x180D
 BODY_SENSOR_LOCATION = 0x2A38
+SERIAL_NUMBER_STRING = 0x2A25
 APP_DFU_REVISION = 0x0001  # DFU Version read in application mode (buttonless)
 RESET_DELAY_US = 20_000
 
@@ -53,6 +54,10 @@ class NordicApplication(Firmware):
                 write=OPEN, on_write=self._on_control_point, read="never", cccd=True)
             db.add_characteristic(nordic_dfu.VERSION_UUID_BYTES, gatt.PROP_READ,
                                   APP_DFU_REVISION.to_bytes(2, "little"))
+        # An attribute that needs MITM-protected keys (security mode 1 level 3)
+        db.add_service(gatt.uuid16(gatt.DEVICE_INFORMATION_SERVICE))
+        self.authenticated_only = db.add_characteristic(
+            gatt.uuid16(SERIAL_NUMBER_STRING), gatt.PROP_READ, b"SN-0001", read=AUTHENTICATED)
 
     def _on_control_point(self, attr: Attribute, value: bytes, sec: LinkSecurity) -> int | None:
         cccd = self.db.get(attr.handle + 1)

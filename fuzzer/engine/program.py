@@ -23,6 +23,17 @@ PEER_SCHEMA = {
 }
 
 
+# What the product requires, for the oracles (never hints about flaws): attributes that need
+# encryption or MITM-protected keys, the product's minimum key size, and its pairing policies.
+EXPECTATIONS_SCHEMA = {
+    "protected_characteristics": Field(list, default=list, items=Field(str)),
+    "authenticated_characteristics": Field(list, default=list, items=Field(str)),
+    "min_key_size": Field(int, min=7, max=16),
+    "debug_mode": Field(bool),
+    "allow_downgrade": Field(bool),
+}
+
+
 @dataclass
 class ProgramStep:
     """One step: an op, its arguments and an optional label a person reads in reports."""
@@ -82,9 +93,7 @@ class Program:
             "name": Field(str, required=True),
             "title": Field(str, default=""),
             "peers": Field(dict, required=True),
-            "expectations": Field(dict, default=dict, schema={
-                "protected_characteristics": Field(list, default=list, items=Field(str)),
-            }),
+            "expectations": Field(dict, default=dict, schema=EXPECTATIONS_SCHEMA),
             "steps": Field(list, required=True),
         }
         v = validate(data, schema, source)
