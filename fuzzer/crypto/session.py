@@ -58,16 +58,18 @@ def session_key(ltk: bytes, skdm: bytes, skds: bytes) -> bytes:
     return e(ltk, bytes(skdm) + bytes(skds))
 
 
-def mask_key(key: bytes, size: int) -> bytes:
+def mask_key(key: bytes, size: int, *, allow_any: bool = False) -> bytes:
     """Return a 16-byte little-endian key masked to its ``size`` least significant octets.
 
     Vol 3 Part H 2.3.4: a key of negotiated size 7..16 octets keeps its ``size``
     least significant octets and has the rest (the most significant 16 - size)
-    set to zero.
+    set to zero. ``allow_any`` accepts 1..16, to follow a peer that negotiated an
+    out-of-range size (KNOB-style tests).
     """
     _check_len("key", key, 16)
-    if not 7 <= size <= 16:
-        raise ValueError(f"encryption key size must be 7..16, got {size}")
+    low = 1 if allow_any else 7
+    if not low <= size <= 16:
+        raise ValueError(f"encryption key size must be {low}..16, got {size}")
     return bytes(key[:size]) + bytes(16 - size)
 
 

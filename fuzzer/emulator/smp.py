@@ -427,15 +427,13 @@ class SecurityManager:
             return
         x, y = f["public_key_x"], f["public_key_y"]
         cfg = self.config
-        # Only the debug key pair in debug mode (2.3.5.6.1); else a fresh key pair
-        p.keypair = (p256.keypair_from_private(p256.DEBUG_PRIVATE_KEY) if cfg.debug_mode
-                     else p256.generate_keypair(self._random(32)))
-        if x == p.keypair.public_x and not cfg.debug_mode:
+        p.keypair = self._local_keypair()
+        if self._is_echo(x) and not cfg.debug_mode:
             # A peer echoing our own public key (CVE-2020-26558 erratum): refuse it.
             self._fail(smp.INVALID_PARAMETERS)
             return
         try:
-            p.dhkey = p256.dhkey(p.keypair.private, x, y)  # validates the point (CVE-2018-5383)
+            p.dhkey = self._dhkey(x, y)
         except p256.InvalidPublicKey:
             self._fail(smp.DHKEY_CHECK_FAILED)
             return
@@ -468,6 +466,21 @@ class SecurityManager:
             if self.config.keypress and p.method in (pm.PASSKEY_RESPONDER_INPUTS,
                                                      pm.PASSKEY_BOTH_INPUT):
                 self._send_keypresses()
+
+    def _local_keypair(self) -> p256.KeyPair:
+        """Our P-256 key pair for this pairing: the debug key pair in debug mode
+        (2.3.5.6.1), else a fresh one."""
+        if self.config.debug_mode:
+            return p256.keypair_from_private(p256.DEBUG_PRIVATE_KEY)
+        return p256.generate_keypair(self._random(32))
+
+    def _is_echo(self, x: bytes) -> bool:
+        """Whether the peer sent our own public key back (its X coordinate)."""
+        return x == self.p.keypair.public_x
+
+    def _dhkey(self, x: bytes, y: bytes) -> bytes:
+        """DHKey with the peer's public key, which must lie on P-256 (CVE-2018-5383)."""
+        return p256.dhkey(self.p.keypair.private, x, y)
 
     def _passkey_bit(self) -> int:
         return 0x80 | ((self.p.passkey >> self.p.round) & 1)
