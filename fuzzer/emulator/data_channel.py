@@ -1,8 +1,9 @@
 """One end of an LL data channel: header, SN/NESN, fragmentation and encryption.
 
-Core Vol 6 Part B 2.4 (data channel PDU), 4.5.9 (acknowledgement and flow control) and 5.1.3
-(encryption: packet counters per direction, AES-CCM with a 4-octet MIC, Part E). Both the emulated
-peripheral and the tester's emulated central use it, so both ends speak the same air format.
+Core Vol 6 Part B 2.4 (data channel PDU), 4.5.9 (acknowledgement and flow control), 4.5.10 (data
+PDU length: the effective maximum payload per direction) and 5.1.3 (encryption: a 39-bit packet
+counter per direction, AES-CCM with a 4-octet MIC, Part E). Both the emulated peripheral and the
+tester's emulated central use it, so both ends speak the same air format.
 """
 
 from __future__ import annotations
@@ -13,6 +14,28 @@ from fuzzer.protocol.ll import LLID_CONTROL
 
 MIC_SIZE = 4
 MAX_PAYLOAD = 27  # octets of LL payload before Data Length Extension (Vol 6 Part B 2.4)
+AIR_MAX_PAYLOAD = 255  # what the 8-bit Length field can carry (Vol 6 Part B 2.4)
+
+# Data length limits (Vol 6 Part B 4.5.10): octets 27..251; times in microseconds, 328 (27 octets
+# on LE 1M) up to 2120 (251 octets on LE 1M), or 17040 from 5.0 on (LE Coded)
+MIN_OCTETS, MAX_OCTETS = 27, 251
+MIN_TIME_US, MAX_TIME_1M_US, MAX_TIME_CODED_US = 328, 2120, 17040
+
+
+def octets_in_time_1m(time_us: int) -> int:
+    """The largest payload whose packet, MIC included, fits in ``time_us`` on LE 1M: 8 µs per
+    octet over preamble, access address, header, payload, MIC and CRC (Vol 6 Part B 2.1, 4.5.10)."""
+    return time_us // 8 - 14
+
+
+def effective_octets(local_octets: int, local_time_us: int, remote_octets: int,
+                     remote_time_us: int) -> int:
+    """connEffectiveMax{Tx,Rx}Octets for one direction (Vol 6 Part B 4.5.10): the smaller of our
+    maximum and the peer's for that direction, limited by the effective time on LE 1M, and
+    never below 27."""
+    octets = min(local_octets, remote_octets)
+    time_us = max(MIN_TIME_US, min(local_time_us, remote_time_us))
+    return max(MIN_OCTETS, min(octets, octets_in_time_1m(time_us)))
 
 
 class MicFailure(Exception):
@@ -24,10 +47,11 @@ class DataChannel:
 
     __slots__ = (
         "is_central", "sn", "nesn", "cipher", "tx_encrypted", "rx_encrypted",
-        "tx_counter", "rx_counter", "reassembler", "max_payload",
+        "tx_counter", "rx_counter", "reassembler", "max_payload", "max_rx_payload",
     )
 
-    def __init__(self, is_central: bool, max_payload: int = MAX_PAYLOAD) -> None:
+    def __init__(self, is_central: bool, max_payload: int = MAX_PAYLOAD,
+                 max_rx_payload: int = MAX_PAYLOAD) -> None:
         self.is_central = is_central
         self.sn = 0
         self.nesn = 0
@@ -37,10 +61,17 @@ class DataChannel:
         self.tx_counter = 0
         self.rx_counter = 0
         self.reassembler = l2cap.Reassembler()
-        self.max_payload = max_payload
+        self.max_payload = max_payload  # connEffectiveMaxTxOctets: transmit fragmentation
+        self.max_rx_payload = max_rx_payload  # connEffectiveMaxRxOctets: longer PDUs are lost
+
+    def set_lengths(self, max_tx: int, max_rx: int) -> None:
+        """Apply new effective maximum payloads (Vol 6 Part B 4.5.10, after 5.1.9)."""
+        self.max_payload = max_tx
+        self.max_rx_payload = max_rx
 
     def set_cipher(self, cipher: LinkCipher | None) -> None:
-        """Install a new session (counters restart at zero) or remove it."""
+        """Install a new session (both packet counters restart at zero, Vol 6 Part B 5.1.3.1)
+        or remove it."""
         self.cipher = cipher
         self.tx_counter = 0
         self.rx_counter = 0
@@ -75,6 +106,12 @@ class DataChannel:
         body = air[2:]
         if len(body) != length:
             raise ValueError(f"length field {length} but {len(body)} payload octets")
+        mic = MIC_SIZE if self.rx_encrypted and self.cipher is not None and body else 0
+        if length - mic > self.max_rx_payload:
+            # The receiver is set up for connEffectiveMaxRxOctets (4.5.10); a longer PDU is not
+            # received (as an nRF5 radio truncates at PCNF1.MAXLEN and fails the CRC).
+            raise ValueError(f"payload of {length - mic} octets exceeds the receive maximum "
+                             f"{self.max_rx_payload}")
         self.nesn ^= 1
         llid = header0 & 0x03
         if self.rx_encrypted and self.cipher is not None and body:

@@ -11,12 +11,7 @@ import random
 from typing import Any
 
 from fuzzer.emulator.clock import VirtualClock
-from fuzzer.emulator.controller import (
-    FEATURE_LE_ENCRYPTION,
-    FEATURE_LE_PING,
-    FEATURE_PERIPHERAL_FEATURE_EXCHANGE,
-    LinkLayer,
-)
+from fuzzer.emulator.controller import LinkLayer, default_features
 from fuzzer.emulator.firmware import Firmware
 from fuzzer.emulator.memory import RetainedRAM
 from fuzzer.emulator.profile import BT_VERSIONS, DeviceProfile
@@ -50,10 +45,7 @@ class Device:
 
     def controller_options(self) -> dict[str, Any]:
         version = BT_VERSIONS[self.profile.bluetooth_version]
-        features = FEATURE_LE_ENCRYPTION | FEATURE_PERIPHERAL_FEATURE_EXCHANGE
-        if version >= BT_VERSIONS["4.1"]:
-            features |= FEATURE_LE_PING
-        return {"version": version, "features": features}
+        return {"version": version, "features": default_features(version)}
 
     def security_config(self) -> SecurityConfig:
         s = self.profile.security

@@ -3,16 +3,22 @@
 Routes the LE fixed channels (Core Vol 3 Part A 2.1: ATT 0x0004, LE signaling 0x0005, SMP 0x0006),
 answers the controller's LTK requests from the pairing in progress or the bond store (the
 SoftDevice's BLE_GAP_EVT_SEC_INFO_REQUEST), and keeps the ATT server's view of link security.
+
+A central that connects with a resolvable private address is recognised as the bonded peer whose
+IRK resolves it (Vol 6 Part B 1.3.2.3, Vol 3 Part H 2.2.2). Legacy LTKs are found by EDIV and
+Rand; an LE Secure Connections LTK (EDIV = Rand = 0, Vol 3 Part H 2.4.4.1) by the peer's identity.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from fuzzer.crypto.rpa import is_rpa, resolve_rpa
 from fuzzer.emulator.bonds import Bond, BondStore
 from fuzzer.emulator.controller import LinkLayer
 from fuzzer.emulator.gatt import AttServer, LinkSecurity
 from fuzzer.emulator.smp import LinkInfo, SecurityManager
+from fuzzer.protocol import address as bdaddr
 from fuzzer.protocol import l2cap
 
 # LE signaling: Command Reject, reason Command not understood (Vol 3 Part A 4.1)
@@ -33,6 +39,7 @@ class Host:
         self.pending_authenticated = False
         self.peer_address = b""
         self.peer_address_type = 0
+        self.peer_identity: tuple[bytes, int] = (b"", 0)  # resolved identity address and type
         self.connected_callbacks: list[Callable[[], None]] = []
         self.disconnected_callbacks: list[Callable[[int], None]] = []
         self.encryption_callbacks: list[Callable[[bool], None]] = []
@@ -49,7 +56,10 @@ class Host:
     def on_connected(self, peer_address: bytes, peer_address_type: int) -> None:
         self.peer_address = peer_address
         self.peer_address_type = peer_address_type
-        self.current_bond = self.bonds.find_by_peer(peer_address, peer_address_type)
+        self.current_bond = self.resolve_peer(peer_address, peer_address_type)
+        bond = self.current_bond
+        self.peer_identity = ((bond.peer_address, bond.peer_address_type) if bond is not None
+                              else (peer_address, peer_address_type))
         self.security = LinkSecurity(bonded=self.current_bond is not None,
                                      peer_address=peer_address)
         if self.smp is not None:
@@ -94,13 +104,39 @@ class Host:
         self.pending_authenticated = bond.authenticated
         return bond.ltk, bond.key_size
 
+    def resolve_peer(self, address: bytes, address_type: int) -> Bond | None:
+        """The bond of the peer using this connection address: by identity address, or, for a
+        resolvable private address, the bond whose peer IRK resolves it (Vol 6 Part B 1.3.2.3)."""
+        bond = self.bonds.find_by_peer(address, address_type)
+        if bond is not None or address_type != bdaddr.RANDOM or not is_rpa(address):
+            return bond
+        for candidate in reversed(self.bonds.bonds):
+            if any(candidate.peer_irk) and resolve_rpa(candidate.peer_irk, address):
+                return candidate
+        return None
+
     def lookup_bond(self, rand: bytes, ediv: int) -> Bond | None:
-        """The bond whose LTK answers this EDIV and Rand."""
+        """The bond whose LTK answers this EDIV and Rand: a legacy LTK by its EDIV and Rand, an
+        LE Secure Connections LTK (EDIV and Rand zero, Vol 3 Part H 2.4.4.1) by the peer."""
+        if ediv == 0 and not any(rand):
+            sc = self.sc_bond()
+            if sc is not None:
+                return sc
         return self.bonds.find_by_master_id(ediv, rand)
+
+    def sc_bond(self) -> Bond | None:
+        """The LE Secure Connections bond of the connected peer's identity, if any."""
+        address, address_type = self.peer_identity
+        for bond in reversed(self.bonds.bonds):
+            if (bond.secure_connections and bond.peer_address == address
+                    and bond.peer_address_type == address_type):
+                return bond
+        return None
 
     def on_bonded(self, bond: Bond) -> None:
         """Pairing on this link ended in a bond: the link is now a bonded peer's."""
         self.current_bond = bond
+        self.peer_identity = (bond.peer_address, bond.peer_address_type)
         self.security.bonded = True
 
     def on_encryption_change(self, enabled: bool, key_size: int) -> None:
@@ -110,6 +146,7 @@ class Host:
         self.security.authenticated = enabled and self.pending_authenticated
         if enabled and bond is not None:
             self.current_bond = bond
+            self.peer_identity = (bond.peer_address, bond.peer_address_type)
             self.security.bonded = True
         if self.smp is not None:
             self.smp.on_encryption_change(enabled)

@@ -4,11 +4,15 @@ A target runs primitive steps (the tester's actions) and records everything that
 as trace events. Each back end declares its capabilities, the layers it can inject, so the
 engine only generates steps a target can perform:
 
-- ``scan``, ``connect``, ``disconnect``, ``wait``: every target
+- ``scan``, ``connect``, ``disconnect``, ``wait``: every target (``connect`` takes the
+  central's address on air, ``peer_address``, which with ``peer_address_type: random`` may be a
+  resolvable private address, Core Vol 6 Part B 1.3.2.2)
 - ``att``: ATT PDUs (every target; through bleak only as GATT reads and writes)
 - ``smp``, ``l2cap``: raw PDUs on L2CAP fixed channels (emulator, HCI)
-- ``encrypt``: start encryption with a given LTK, EDIV and Rand (emulator, HCI)
-- ``ll``: raw LL control PDUs (emulator)
+- ``encrypt``: start encryption with a given LTK, EDIV and Rand; on an encrypted link, pause
+  it and start again with the new key (a key refresh, Vol 6 Part B 5.1.3.2) (emulator, HCI)
+- ``ll``: raw LL control PDUs (emulator); the central follows an LL_LENGTH_REQ it sent here
+  to its LL_LENGTH_RSP and fragments at the new maximum (5.1.9)
 - ``power_cycle``: power the device off and on (emulator; a real device needs a power switch)
 - ``white_box``: DEVICE_STATE events with the device's internal state (emulator)
 """

@@ -1,9 +1,15 @@
 """The emulator target: the built-in emulated nRF5 device and an emulated central radio.
 
 The central's radio here plays the part a real controller plays for the HCI target: it builds and
-parses LL data channel PDUs, runs the central side of the encryption procedure for ``encrypt``
-steps (Core Vol 6 Part B 5.1.3.1) and reassembles L2CAP. Every PDU both ways is recorded with
-its plaintext and its on-air form (ciphertext and MIC when encrypted).
+parses LL data channel PDUs, runs the central side of the encryption procedures for ``encrypt``
+steps (Core Vol 6 Part B 5.1.3.1 start; on an encrypted link 5.1.3.2 pause, then a fresh start:
+a key refresh), follows a data length update it started with a raw ``ll`` step (5.1.9), and
+reassembles L2CAP. Every PDU both ways is recorded with its plaintext and its on-air form
+(ciphertext and MIC when encrypted).
+
+The ``connect`` step's ``peer_address`` is the central's address on air; with
+``peer_address_type: random`` it may be a resolvable private address made from the peer's IRK
+(``fuzzer.crypto.rpa.make_rpa``), which a bonded device resolves to the peer's identity.
 """
 
 from __future__ import annotations
@@ -13,7 +19,13 @@ import random
 from typing import Any
 
 from fuzzer.crypto.session import LinkCipher, session_key
-from fuzzer.emulator.data_channel import DataChannel, MicFailure
+from fuzzer.emulator.data_channel import (
+    AIR_MAX_PAYLOAD,
+    MAX_OCTETS,
+    DataChannel,
+    MicFailure,
+    effective_octets,
+)
 from fuzzer.emulator.device import Device
 from fuzzer.emulator.profile import DeviceProfile
 from fuzzer.protocol import address as bdaddr
@@ -48,9 +60,11 @@ class _CentralLink:
         self.link = link
         self.device_conn = device_conn
         self.owner_ll = owner_ll  # the link layer that owned the connection, even after a reset
-        self.channel = DataChannel(is_central=True)
+        # the tester's radio receives whatever length the device sends, so an oracle can judge it
+        self.channel = DataChannel(is_central=True, max_rx_payload=AIR_MAX_PAYLOAD)
         self.pending_air: list[bytes] = []
         self.encryption: dict[str, Any] | None = None  # an encrypt step in progress
+        self.length_offer: dict[str, int] | None = None  # our LL_LENGTH_REQ, until answered
         self.terminated_by_device: int | None = None
 
 
@@ -202,6 +216,9 @@ class EmulatorTarget(Target):
     def _op_ll(self, pdu: Any) -> None:
         conn = self._require_conn()
         raw = _parse_hex(pdu, "pdu")
+        dec = ll.LL_CONTROL.decode(raw) if raw else None
+        if dec is not None and dec.name == "LL_LENGTH_REQ" and dec.error is None:
+            conn.length_offer = dict(dec.fields)  # applied when the LL_LENGTH_RSP comes (5.1.9)
         self._send_air(conn, [conn.channel.build_control(raw)], "ll", raw)
         self._exchange()
 
@@ -299,35 +316,84 @@ class EmulatorTarget(Target):
             conn.terminated_by_device = dec.fields.get("error_code", 0)
             self._end(ev.DEVICE, conn.terminated_by_device)
             return
-        enc = conn.encryption
-        if enc is None:
+        if name == "LL_LENGTH_RSP" and dec.error is None:
+            self._on_length_rsp(conn, dec.fields)
             return
-        # The central side of the encryption start procedure (Vol 6 Part B 5.1.3.1)
-        if name == "LL_ENC_RSP" and enc["state"] == "wait_rsp":
-            sk = session_key(enc["ltk"], enc["skdm"], dec.fields["skds"])
-            conn.channel.set_cipher(LinkCipher(sk, enc["ivm"], dec.fields["ivs"]))
+        if conn.encryption is not None:
+            self._on_encryption_pdu(conn, name, dec.fields)
+
+    def _on_length_rsp(self, conn: _CentralLink, f: dict) -> None:
+        """Our data length update answered: new effective maxima both ways (5.1.9, 4.5.10)."""
+        offer = conn.length_offer
+        if offer is None:
+            return  # we asked for nothing; a stray response changes nothing
+        conn.length_offer = None
+        tx_octets = min(offer["max_tx_octets"], MAX_OCTETS)
+        rx_octets = min(offer["max_rx_octets"], MAX_OCTETS)
+        conn.channel.set_lengths(
+            effective_octets(tx_octets, offer["max_tx_time"], f["max_rx_octets"],
+                             f["max_rx_time"]),
+            AIR_MAX_PAYLOAD)
+        self._record(ev.NOTE, ev.TESTER, info={
+            "text": "data length update", "max_tx_payload": conn.channel.max_payload,
+            "expected_rx_payload": effective_octets(rx_octets, offer["max_rx_time"],
+                                                    f["max_tx_octets"], f["max_tx_time"])})
+
+    def _on_encryption_pdu(self, conn: _CentralLink, name: str, f: dict) -> None:
+        """The central's side of the encryption procedures (Vol 6 Part B 5.1.3.1, 5.1.3.2)."""
+        enc = conn.encryption
+        assert enc is not None
+        state = enc["state"]
+        if name == "LL_PAUSE_ENC_RSP" and state == "wait_pause_rsp":
+            self._paused(conn)
+        elif name == "LL_ENC_RSP" and state == "wait_rsp":
+            sk = session_key(enc["ltk"], enc["skdm"], f["skds"])
+            # a new session: new SK and IV, both packet counters from 0 (5.1.3.1)
+            conn.channel.set_cipher(LinkCipher(sk, enc["ivm"], f["ivs"]))
             enc["state"] = "wait_start_req"
-        elif name == "LL_START_ENC_REQ" and enc["state"] == "wait_start_req":
+        elif name == "LL_START_ENC_REQ" and state == "wait_start_req":
             conn.channel.tx_encrypted = True
             conn.channel.rx_encrypted = True
             rsp = ll.LL_CONTROL.encode("LL_START_ENC_RSP")
             self._send_air(conn, [conn.channel.build_control(rsp)], "ll", rsp)
             enc["state"] = "wait_start_rsp"
-        elif name == "LL_START_ENC_RSP" and enc["state"] == "wait_start_rsp":
-            enc["state"] = "done"
-            conn.link = conn.link.with_encryption(True, enc["key_size"])
-            self._record(ev.ENCRYPTION, ev.DEVICE, info={
-                "state": "on", "ediv": enc["ediv"], "rand": enc["rand"].hex(),
-                "ltk": enc["ltk"].hex(), "key_size": enc["key_size"]})
-            conn.encryption = None
+        elif name == "LL_START_ENC_RSP" and state == "wait_start_rsp":
+            self._encryption_on(conn)
         elif name in ("LL_REJECT_IND", "LL_REJECT_EXT_IND", "LL_UNKNOWN_RSP"):
-            reason = dec.fields.get("error_code", 0)
-            conn.channel.set_cipher(None)
-            self._record(ev.ENCRYPTION, ev.DEVICE, info={
-                "state": "failed", "reason": reason,
-                "reason_name": ll.ERROR_NAMES.get(reason, ""), "pdu": name,
-                "ediv": enc["ediv"], "rand": enc["rand"].hex(), "ltk": enc["ltk"].hex()})
-            conn.encryption = None
+            self._encryption_failed(conn, name, f.get("error_code", 0))
+
+    def _encryption_on(self, conn: _CentralLink) -> None:
+        enc = conn.encryption
+        assert enc is not None
+        conn.encryption = None
+        conn.link = conn.link.with_encryption(True, enc["key_size"])
+        self._record(ev.ENCRYPTION, ev.DEVICE, info={
+            "state": "on", "ediv": enc["ediv"], "rand": enc["rand"].hex(),
+            "ltk": enc["ltk"].hex(), "key_size": enc["key_size"], "refresh": enc["refresh"]})
+
+    def _encryption_failed(self, conn: _CentralLink, pdu: str, reason: int) -> None:
+        """The device refused (5.1.3.1): the link is unencrypted, after a pause as well."""
+        enc = conn.encryption
+        assert enc is not None
+        conn.encryption = None
+        conn.channel.set_cipher(None)
+        conn.link = conn.link.with_encryption(False)
+        self._record(ev.ENCRYPTION, ev.DEVICE, info={
+            "state": "failed", "reason": reason, "reason_name": ll.ERROR_NAMES.get(reason, ""),
+            "pdu": pdu, "ediv": enc["ediv"], "rand": enc["rand"].hex(), "ltk": enc["ltk"].hex(),
+            "refresh": enc["refresh"]})
+
+    def _paused(self, conn: _CentralLink) -> None:
+        """The device's LL_PAUSE_ENC_RSP came (encrypted): from now on the central transmits and
+        receives unencrypted, answers with LL_PAUSE_ENC_RSP in the clear, and restarts
+        encryption with LL_ENC_REQ (5.1.3.2)."""
+        conn.channel.set_cipher(None)
+        rsp = ll.LL_CONTROL.encode("LL_PAUSE_ENC_RSP")
+        self._send_air(conn, [conn.channel.build_control(rsp)], "ll", rsp)
+        conn.link = conn.link.with_encryption(False)
+        self._record(ev.ENCRYPTION, ev.TESTER, info={"state": "off", "paused": True})
+        if self._conn is conn and conn.encryption is not None:
+            self._send_enc_req(conn)
 
     def _check_link(self) -> None:
         """Notice a link the device dropped without LL_TERMINATE_IND (reset, MIC failure)."""
@@ -357,41 +423,45 @@ class EmulatorTarget(Target):
         rand_b = _parse_hex(rand, "rand", 8)
         skdm = bytes(self.rng.getrandbits(8) for _ in range(8))
         ivm = bytes(self.rng.getrandbits(8) for _ in range(4))
+        refresh = conn.link.encrypted
         conn.encryption = {"state": "wait_rsp", "ltk": ltk_b, "ediv": int(ediv), "rand": rand_b,
-                           "skdm": skdm, "ivm": ivm, "key_size": int(key_size)}
-        if conn.link.encrypted:
-            # Restarting encryption needs the pause procedure first (Vol 6 Part B 5.1.3.2).
-            self._pause(conn)
-            if self._conn is None:
-                return
-        req = ll.LL_CONTROL.encode("LL_ENC_REQ", rand=rand_b, ediv=int(ediv), skdm=skdm, ivm=ivm)
-        self._send_air(conn, [conn.channel.build_control(req)], "ll", req)
+                           "skdm": skdm, "ivm": ivm, "key_size": int(key_size),
+                           "refresh": refresh}
+        if refresh:
+            # Restarting encryption needs the pause procedure first (Vol 6 Part B 5.1.3.2):
+            # LL_PAUSE_ENC_REQ goes out encrypted, LL_ENC_REQ follows the device's answer.
+            conn.encryption["state"] = "wait_pause_rsp"
+            req = ll.LL_CONTROL.encode("LL_PAUSE_ENC_REQ")
+            self._send_air(conn, [conn.channel.build_control(req)], "ll", req)
+        else:
+            self._send_enc_req(conn)
         self._exchange(rounds=3)
-        if self._conn is conn and conn.encryption is not None:
-            state = conn.encryption["state"]
-            conn.encryption = None
-            self._record(ev.ENCRYPTION, ev.TESTER, info={
-                "state": "failed", "reason": ll.LMP_LL_RESPONSE_TIMEOUT,
-                "reason_name": "no answer", "while": state, "ediv": int(ediv),
-                "rand": rand_b.hex(), "ltk": ltk_b.hex()})
-        elif self._conn is None and conn.encryption is not None:
-            self._record(ev.ENCRYPTION, ev.TESTER, info={
-                "state": "failed", "reason": ll.CONNECTION_TIMEOUT,
-                "reason_name": "link lost", "ediv": int(ediv), "rand": rand_b.hex(),
-                "ltk": ltk_b.hex()})
+        self._encrypt_unanswered(conn)
 
-    def _pause(self, conn: _CentralLink) -> None:
-        req = ll.LL_CONTROL.encode("LL_PAUSE_ENC_REQ")
+    def _send_enc_req(self, conn: _CentralLink) -> None:
+        """LL_ENC_REQ, unencrypted, with a fresh SKDm and IVm (5.1.3.1)."""
+        enc = conn.encryption
+        assert enc is not None
+        enc["state"] = "wait_rsp"
+        req = ll.LL_CONTROL.encode("LL_ENC_REQ", rand=enc["rand"], ediv=enc["ediv"],
+                                   skdm=enc["skdm"], ivm=enc["ivm"])
         self._send_air(conn, [conn.channel.build_control(req)], "ll", req)
-        self._drain()
-        if self._conn is None:
+
+    def _encrypt_unanswered(self, conn: _CentralLink) -> None:
+        """Record an encrypt step the device left unfinished, or that lost the link."""
+        enc = conn.encryption
+        if enc is None:
             return
-        conn.channel.tx_encrypted = False
-        rsp = ll.LL_CONTROL.encode("LL_PAUSE_ENC_RSP")
-        self._send_air(conn, [conn.channel.build_control(rsp)], "ll", rsp)
-        conn.channel.set_cipher(None)
-        conn.link = conn.link.with_encryption(False)
-        self._record(ev.ENCRYPTION, ev.TESTER, info={"state": "off"})
+        conn.encryption = None
+        base = {"state": "failed", "ediv": enc["ediv"], "rand": enc["rand"].hex(),
+                "ltk": enc["ltk"].hex(), "refresh": enc["refresh"]}
+        if self._conn is conn:
+            self._record(ev.ENCRYPTION, ev.TESTER, info={
+                **base, "reason": ll.LMP_LL_RESPONSE_TIMEOUT, "reason_name": "no answer",
+                "while": enc["state"]})
+        elif self._conn is None:
+            self._record(ev.ENCRYPTION, ev.TESTER, info={
+                **base, "reason": ll.CONNECTION_TIMEOUT, "reason_name": "link lost"})
 
     # --- time and power ---
 
