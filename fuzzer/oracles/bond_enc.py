@@ -27,6 +27,8 @@ class BondedReconnection(Monitor):
         kind = event.kind
         if kind == ev.BOND:
             info = event.info
+            if info.get("debug_key"):
+                return  # a debug-key pairing is not meant to be kept (DEBUG-KEY checks it)
             self.bonds[(info["peer"], info["device_address"])] = info["ltk"]
             self.bonds[(info["peer"], info["connection_address"])] = info["ltk"]
         elif kind == ev.ADV:
