@@ -11,11 +11,12 @@ from typing import Any
 
 from fuzzer import __version__
 from fuzzer.engine.central import load_models
-from fuzzer.engine.check import load_suites, run_check
+from fuzzer.engine.check import combine, run_check, run_conformance, select_suites
+from fuzzer.engine.conformance import DeviceInfo
 from fuzzer.oracles.invariants import load_invariants
 from fuzzer.paths import specs_dir
 from fuzzer.profiles import builtin_profiles, resolve_profile
-from fuzzer.report import json_report, markdown
+from fuzzer.report import json_report, junit, markdown
 from fuzzer.schema import SpecError
 from fuzzer.targets.base import TargetError
 from fuzzer.targets.emulator import EmulatorTarget
@@ -45,10 +46,11 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("devices", help="list built-in device profiles and their flaws")
     c = sub.add_parser("check", help="run the conformance suites and the invariants")
     c.add_argument("--device", required=True, help="built-in profile name or a profile YAML")
-    c.add_argument("--suite", help="comma-separated suites (default: all)")
+    c.add_argument("--suite", help="comma-separated suites: story, smp, ll (default: all)")
     c.add_argument("--target", default="emulator", help="emulator (default)")
     c.add_argument("--seed", type=int, default=0, help="seed for every random choice")
     c.add_argument("--out", help="output folder (default: results/<run-id>)")
+    c.add_argument("--junit", metavar="FILE", help="also write JUnit XML to FILE")
     r = sub.add_parser("report", help="render report.md again from a results folder")
     r.add_argument("results_dir")
     return p
@@ -120,10 +122,43 @@ def _out_dir(args: argparse.Namespace, device: str) -> Path:
     return out
 
 
+def device_info(profile) -> DeviceInfo:
+    """What the conformance suites may know of a device profile: features for ``requires``
+    and facts for ``$device.NAME``."""
+    from fuzzer.emulator.profile import BT_VERSIONS
+
+    sec = profile.security
+    version = BT_VERSIONS[profile.bluetooth_version]
+    features = {"le_encryption"}
+    if version >= BT_VERSIONS["4.1"]:
+        features.add("le_ping")
+    if version >= BT_VERSIONS["4.2"]:
+        features.add("data_length_extension")  # every 4.2+ SoftDevice (S132, S140) has it
+    if getattr(sec, "secure_connections", False):
+        features.add("secure_connections")
+    if getattr(sec, "passkey", None) is not None:
+        features.add("fixed_passkey")
+    if sec.bonding:
+        features.add("bonding")
+    if not getattr(sec, "security_request", False):
+        features.add("no_security_request")
+    facts = {"passkey": getattr(sec, "passkey", None), "min_key_size": sec.min_key_size,
+             "max_key_size": sec.max_key_size, "io_capability": sec.io_capability,
+             "bluetooth_version": profile.bluetooth_version, "ll_version": version,
+             "address": profile.address}
+    return DeviceInfo(features, facts)
+
+
+def _case_file(suite: str, case_id: str) -> str:
+    safe = "".join(c if c.isalnum() or c in "-." else "_" for c in case_id)
+    return f"conformance/{suite}/{safe}"
+
+
 def _check(args: argparse.Namespace, argv: list[str]) -> int:
     profile = resolve_profile(args.device)
     specs = specs_dir()
-    suites = load_suites(specs / "suites", args.suite.split(",") if args.suite else None)
+    names = [n.strip() for n in args.suite.split(",") if n.strip()] if args.suite else None
+    suites, conformance = select_suites(specs, names)
     invariants = load_invariants(specs / "invariants.yaml")
     models = load_models(specs / "centrals")
     target = _make_target(args.target, profile, args.seed)
@@ -131,9 +166,18 @@ def _check(args: argparse.Namespace, argv: list[str]) -> int:
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out}: exists and is not a folder")
     run = run_check(target, suites, invariants, models, seed=args.seed)
-    results = [json_report.invariant_result(inv, run.verdicts[inv.id], run.steps)
-               for inv in invariants]
+    run.conformance = conformance
+    run.cases = run_conformance(conformance, lambda: _make_target(args.target, profile,
+                                                                  args.seed),
+                                models, device_info(profile), invariants, seed=args.seed)
+    results = [json_report.conformance_result(c.to_dict(), _case_file(c.suite, c.case.id)
+                                              + ".jsonl") for c in run.cases]
+    for inv in invariants:
+        runs = run.invariant_verdicts(inv.id)
+        results.append(json_report.invariant_result(inv, combine(runs), run.steps, runs))
     files = ["report.json", "report.md", "trace.jsonl", "trace.pcap"]
+    if run.cases:
+        files.append("conformance/")
     report: dict[str, Any] = {
         "schema_version": json_report.SCHEMA_VERSION,
         "tool": {"name": "blefuzz", "version": __version__},
@@ -143,12 +187,16 @@ def _check(args: argparse.Namespace, argv: list[str]) -> int:
         "device": {
             "name": profile.name, "description": " ".join(profile.description.split()),
             "chip": profile.chip, "stack": profile.stack,
+            "bluetooth_version": profile.bluetooth_version,
             "bootloader": {"kind": profile.bootloader.kind,
                            "bond_policy": profile.bootloader.bond_policy},
             "source": profile.source,
         },
         "target": target.describe(),
-        "suites": [{"name": s.name, "title": s.title, "steps": len(s.steps)} for s in run.suites],
+        "suites": [{"name": s.name, "title": s.title, "kind": "story", "steps": len(s.steps)}
+                   for s in run.suites]
+        + [{"name": s.name, "title": s.title, "kind": "conformance", "cases": len(s.cases)}
+           for s in conformance],
         "steps": run.steps,
         "results": results,
         "summary": json_report.summary(results),
@@ -158,8 +206,15 @@ def _check(args: argparse.Namespace, argv: list[str]) -> int:
     out.mkdir(parents=True, exist_ok=True)
     write_jsonl(out / "trace.jsonl", run.trace.events)
     write_pcap(out / "trace.pcap", run.trace.events)
+    for case in run.cases:
+        base = out / _case_file(case.suite, case.case.id)
+        base.parent.mkdir(parents=True, exist_ok=True)
+        write_jsonl(base.with_name(base.name + ".jsonl"), case.trace.events)
+        write_pcap(base.with_name(base.name + ".pcap"), case.trace.events)
     json_report.write_json(out / "report.json", report)
     write_atomic(out / "report.md", markdown.render(report))
+    if args.junit:
+        junit.write_junit(Path(args.junit), report)
     _print_results(report, out)
     failed = report["summary"]["fail"] + report["summary"]["error"]
     return EXIT_VIOLATION if failed else EXIT_OK
@@ -168,14 +223,24 @@ def _check(args: argparse.Namespace, argv: list[str]) -> int:
 def _print_results(report: dict[str, Any], out: Path) -> None:
     from rich.table import Table
 
+    colors = {"pass": "green", "fail": "bold red", "inconclusive": "yellow", "error": "red"}
+    console = _console()
+    cases = [r for r in report["results"] if r.get("kind") == "conformance"]
+    if cases:
+        table = Table(title=f"blefuzz check: conformance of {report['device']['name']}")
+        for col in ("case", "title", "status", "what was seen"):
+            table.add_column(col)
+        for r in cases:
+            table.add_row(r["id"], r["title"], f"[{colors[r['status']]}]{r['status']}[/]",
+                          "" if r["status"] == "pass" else r["message"])
+        console.print(table)
     table = Table(title=f"blefuzz check: {report['device']['name']}")
     table.add_column("invariant")
     table.add_column("status")
     table.add_column("what was seen")
-    colors = {"pass": "green", "fail": "bold red", "inconclusive": "yellow", "error": "red"}
     for r in report["results"]:
-        table.add_row(r["id"], f"[{colors[r['status']]}]{r['status']}[/]", r["message"])
-    console = _console()
+        if r.get("kind", "invariant") == "invariant":
+            table.add_row(r["id"], f"[{colors[r['status']]}]{r['status']}[/]", r["message"])
     console.print(table)
     s = report["summary"]
     console.print(f"{s['fail']} failed, {s['pass']} passed, {s['inconclusive']} inconclusive, "

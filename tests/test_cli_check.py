@@ -12,7 +12,7 @@ import pytest
 
 from fuzzer.cli import main
 
-INVARIANTS = {"BOND-ENC", "BOND-GATE", "LTK-LEAK", "LIVENESS"}
+STORY_INVARIANTS = {"BOND-ENC", "BOND-GATE", "LTK-LEAK", "LIVENESS"}
 
 
 def _check(tmp_path: Path, device: str, name: str = "out", *extra: str) -> tuple[int, Path]:
@@ -32,7 +32,7 @@ def _results(out: Path) -> dict[str, dict]:
     report = json.loads((out / "report.json").read_text())
     assert report["schema_version"] == 1
     assert report["command"] == "check"
-    return {r["id"]: r for r in report["results"]}
+    return {r["id"]: r for r in report["results"] if r["kind"] == "invariant"}
 
 
 def test_custom_bootloader_fails_bond_enc_in_dfu_mode(runs) -> None:
@@ -41,7 +41,7 @@ def test_custom_bootloader_fails_bond_enc_in_dfu_mode(runs) -> None:
     report = json.loads((out / "report.json").read_text())
     assert report["device"]["name"] == "nrf51-s110-custom-bootloader"
     results = _results(out)
-    assert set(results) == INVARIANTS
+    assert STORY_INVARIANTS <= set(results)
     bond = results["BOND-ENC"]
     assert bond["status"] == "fail"
     ev = bond["evidence"][0]
@@ -61,9 +61,10 @@ def test_custom_bootloader_fails_bond_enc_in_dfu_mode(runs) -> None:
 def test_nordic_fixes_pass(runs, device: str) -> None:
     code, out = runs[device]
     results = _results(out)
-    assert set(results) == INVARIANTS
+    assert STORY_INVARIANTS <= set(results)
     assert results["BOND-ENC"]["status"] == "pass"
-    assert all(r["status"] == "pass" for r in results.values()), results
+    assert all(r["status"] in ("pass", "inconclusive") for r in results.values()), results
+    assert all(results[i]["status"] == "pass" for i in STORY_INVARIANTS)
     assert code == 0
 
 

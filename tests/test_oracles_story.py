@@ -19,7 +19,7 @@ from test_emulator_common import (
 from fuzzer.emulator.device import Device
 from fuzzer.engine.central import load_models
 from fuzzer.engine.check import CheckRun, load_suites, run_check
-from fuzzer.oracles.base import FAIL, PASS
+from fuzzer.oracles.base import FAIL, INCONCLUSIVE, PASS
 from fuzzer.oracles.invariants import load_invariants
 from fuzzer.paths import specs_dir
 from fuzzer.profiles import resolve_profile
@@ -40,7 +40,10 @@ def run_story(device: str, seed: int = 0) -> CheckRun:
 
 
 def statuses(run: CheckRun) -> dict[str, str]:
-    return {k: v.status for k, v in run.verdicts.items()}
+    """The story invariants' statuses; every other invariant must hold or be unexercised."""
+    others = {k: v.status for k, v in run.verdicts.items() if k not in INVARIANTS}
+    assert all(s in (PASS, INCONCLUSIVE) for s in others.values()), others
+    return {k: v.status for k, v in run.verdicts.items() if k in INVARIANTS}
 
 
 def step_of(run: CheckRun, index: int) -> dict:
@@ -59,7 +62,7 @@ EXPECTED = {
 @pytest.mark.parametrize("name", BUILTINS)
 def test_builtin_profiles_story_verdicts(name):
     run = run_story(name)
-    assert set(run.verdicts) == set(INVARIANTS)
+    assert set(INVARIANTS) <= set(run.verdicts)
     assert statuses(run) == EXPECTED[name]
     for inv in INVARIANTS:
         assert run.verdicts[inv].checked > 0, inv

@@ -60,7 +60,7 @@ def connect(runner: Runner, peer: str | None = None, to: str = "app") -> None:
         raise ProcedureFailed("no device is advertising")
     adv = advs[-1]
     address = adv.info["address"]
-    p.seen[address] = dict(adv.info, dfu=_is_dfu_adv(adv.data))
+    p.seen.setdefault(address, {}).update(adv.info, dfu=_is_dfu_adv(adv.data))
     wanted_ok = {
         "app": not p.seen[address]["dfu"],
         "dfu": p.seen[address]["dfu"],

@@ -9,11 +9,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fuzzer.oracles.auth_level import AuthLevel
 from fuzzer.oracles.base import Monitor
 from fuzzer.oracles.bond_enc import BondedReconnection
 from fuzzer.oracles.bond_gate import EncryptedAttributeGate
+from fuzzer.oracles.debug_key import DebugKey
+from fuzzer.oracles.dhkey_first import DhkeyFirst
+from fuzzer.oracles.key_size import KeySize
 from fuzzer.oracles.liveness import Liveness
 from fuzzer.oracles.ltk_leak import LtkLeak
+from fuzzer.oracles.no_downgrade import NoDowngrade
+from fuzzer.oracles.no_reflection import NoReflection
+from fuzzer.oracles.pubkey_valid import PubkeyValid
+from fuzzer.oracles.repeated_attempts import RepeatedAttempts
+from fuzzer.oracles.smp_order import SmpOrder
+from fuzzer.oracles.zero_ltk import ZeroLtk
 from fuzzer.schema import Field, SpecError, load_yaml, validate
 
 MONITORS: dict[str, type[Monitor]] = {
@@ -21,6 +31,17 @@ MONITORS: dict[str, type[Monitor]] = {
     "encrypted_attribute_gate": EncryptedAttributeGate,
     "ltk_leak": LtkLeak,
     "liveness": Liveness,
+    # pairing and key invariants (SMP, LL encryption)
+    "zero_ltk": ZeroLtk,
+    "key_size": KeySize,
+    "dhkey_first": DhkeyFirst,
+    "pubkey_valid": PubkeyValid,
+    "no_reflection": NoReflection,
+    "smp_order": SmpOrder,
+    "repeated_attempts": RepeatedAttempts,
+    "auth_level": AuthLevel,
+    "no_downgrade": NoDowngrade,
+    "debug_key": DebugKey,
 }
 
 INVARIANT_SCHEMA = {

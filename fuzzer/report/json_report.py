@@ -18,13 +18,31 @@ def summary(results: list[dict[str, Any]]) -> dict[str, int]:
     return counts
 
 
-def invariant_result(invariant: Any, verdict: Any, steps: list[dict[str, Any]]) -> dict[str, Any]:
-    """One entry of ``results[]`` for an invariant and its verdict."""
-    evidence = [v.to_dict(steps) for v in verdict.violations]
-    if not evidence and verdict.support:
-        evidence = [{"message": "supporting events", "step": e.step,
-                     "step_detail": steps[e.step] if 0 <= e.step < len(steps) else None,
-                     "events": [_ev(e)]} for e in verdict.support[:5]]
+def invariant_result(invariant: Any, verdict: Any, steps: list[dict[str, Any]],
+                     runs: list[tuple[str, Any, list[dict[str, Any]]]] | None = None
+                     ) -> dict[str, Any]:
+    """One entry of ``results[]`` for an invariant and its verdict. With ``runs`` — (label,
+    verdict, steps) of each run the invariant was watched over: the story suites (label "")
+    and each conformance case (label = case id) — ``verdict`` is their combination and the
+    evidence names the case it comes from."""
+    if runs is None:
+        runs = [("", verdict, steps)]
+    evidence = []
+    for label, v, st in runs:
+        for violation in v.violations:
+            d = violation.to_dict(_by_index(st))
+            if label:
+                d["case"] = label
+            evidence.append(d)
+    if not evidence:
+        for label, v, st in runs:
+            by_index = _by_index(st)
+            for e in v.support[:5 - len(evidence)]:
+                d = {"message": "supporting events", "step": e.step,
+                     "step_detail": by_index.get(e.step), "events": [_ev(e)]}
+                if label:
+                    d["case"] = label
+                evidence.append(d)
     return {
         "kind": "invariant",
         "id": invariant.id,
@@ -39,6 +57,26 @@ def invariant_result(invariant: Any, verdict: Any, steps: list[dict[str, Any]]) 
         "explanation": " ".join(invariant.explanation.split()),
         "fixes": [" ".join(f.split()) for f in invariant.fixes],
     }
+
+
+class _StepIndex(dict):
+    """Steps by their ``index`` (story steps count from 0, a case's from 1); ``to_dict`` of a
+    violation looks steps up by position, so this answers both ways."""
+
+    def __len__(self) -> int:
+        return max(self, default=-1) + 1
+
+    def __getitem__(self, key: int) -> Any:
+        return self.get(key)
+
+
+def _by_index(steps: list[dict[str, Any]]) -> _StepIndex:
+    return _StepIndex({s.get("index", i): s for i, s in enumerate(steps)})
+
+
+def conformance_result(case: dict[str, Any], trace_file: str) -> dict[str, Any]:
+    """One entry of ``results[]`` for a conformance case (``CaseResult.to_dict()``)."""
+    return dict(case, trace=trace_file)
 
 
 def _ev(event: Any) -> dict[str, Any]:

@@ -81,6 +81,7 @@ class EmulatorTarget(Target):
         self.device = Device(profile, seed=seed)
         self.rng = random.Random(f"blefuzz-radio-{seed}")
         self._conn: _CentralLink | None = None
+        self.crashed = False
         self._conn_count = 0
         self._t = 0  # event timestamps within a step
 
@@ -119,8 +120,42 @@ class EmulatorTarget(Target):
             raise TargetError(f"step {step.op}: {exc}") from exc
         start = len(self.trace.events)
         self._t = self.device.clock.now
-        handler(**step.args)
+        if self.crashed and step.op != "power_cycle":
+            self._run_crashed(step)
+            return self.trace.events[start:]
+        if step.op == "power_cycle":
+            self.crashed = False
+        try:
+            handler(**step.args)
+        except TargetError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the firmware raised: the device has crashed
+            self._crash(exc)
         return self.trace.events[start:]
+
+    def _crash(self, exc: Exception) -> None:
+        """The emulated firmware raised: like a hard fault, the device stops answering and
+        advertising until it is power-cycled; a link it had drops (supervision timeout)."""
+        self.crashed = True
+        self._record(ev.NOTE, ev.DEVICE, info={
+            "text": f"the device crashed: {type(exc).__name__}: {exc}", "crash": True})
+        if self._conn is not None:
+            self.device.clock.advance(SUPERVISION_TIMEOUT * 10_000)
+            self._end("timeout", ll.CONNECTION_TIMEOUT)
+
+    def _run_crashed(self, step: Step) -> None:
+        """A crashed device: nothing answers, nothing advertises."""
+        if step.op == "scan":
+            self.device.clock.advance(100_000)
+            self._record(ev.SCAN_EMPTY, ev.DEVICE, info={})
+        elif step.op == "connect":
+            self.device.clock.advance(1_250)
+            self._record(ev.CONNECT_FAIL, ev.TESTER, info={
+                "address": step.args.get("address"), "peer": step.args.get("peer")})
+        elif step.op == "wait":
+            self.device.clock.advance(int(float(step.args.get("seconds", 1.0)) * 1_000_000))
+        else:
+            raise TargetError("not connected")
 
     # --- recording ---
 

@@ -1,0 +1,182 @@
+"""AUTH-LEVEL: keys from Just Works are never treated as authenticated: an attribute that needs
+MITM protection is refused on a link encrypted with an unauthenticated key (method-confusion
+attacks; Core Vol 3 Part C 10.3.1, Vol 3 Part H 2.3.5.1).
+
+Black-box. Whether a key is authenticated comes from the tester: BOND events (``authenticated``,
+else ``method``) and KEY events (``authenticated``). A link's key is the ``ltk`` of the ENCRYPTION
+event that turned it on. An attribute needs authentication when the suite names its UUID
+(context ``authenticated_characteristics``) or the device itself refused it on an encrypted link
+with Insufficient Authentication (ATT 0x05). Such an attribute served (Read, Read Blob, Read By
+Type, Write responses) on a link encrypted with an unauthenticated key fails, whichever came
+first. Handles are per GATT database: device address and advertised name, as in BOND-GATE.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+from fuzzer.oracles.base import FAIL, INCONCLUSIVE, PASS, Verdict
+from fuzzer.oracles.pairing import LinkState, PairingMonitor
+from fuzzer.protocol import att, gatt
+from fuzzer.protocol import pairing_methods as pm
+from fuzzer.trace import events as ev
+from fuzzer.trace.describe import decode
+from fuzzer.trace.events import Event
+
+_CHARACTERISTIC = gatt.uuid16(gatt.CHARACTERISTIC)
+_SERVED = ("Read Response", "Read Blob Response", "Write Response")
+
+
+def uuid_key(value: Any) -> bytes | None:
+    """A UUID (suite text like "2A39" or a 128-bit string, or on-air octets) in its shortest
+    on-air form, so 16-bit and Base-UUID 128-bit spellings compare equal; None if unreadable."""
+    try:
+        if isinstance(value, bytes):
+            return gatt.uuid_to_le(gatt.uuid_from_le(value))
+        text = str(value).strip()
+        if len(text) <= 8:
+            return gatt.uuid_to_le(int(text, 16))
+        return gatt.uuid_to_le(text)
+    except (ValueError, TypeError):
+        return None
+
+
+def key_authenticated(info: dict[str, Any]) -> bool | None:
+    """Whether the key a KEY or BOND event describes is authenticated (MITM-protected)."""
+    auth = info.get("authenticated")
+    if isinstance(auth, bool):
+        return auth
+    method = info.get("method")
+    if isinstance(method, str) and method:
+        return pm.is_authenticated(method)
+    return None
+
+
+class AuthLevel(PairingMonitor):
+    wants_att = True
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        declared = self.context.get("authenticated_characteristics", []) or []
+        self.required_uuids = {k for k in map(uuid_key, declared) if k is not None}
+        self.key_auth: dict[bytes, bool] = {}
+        self.adv_name: dict[str, str] = {}
+        self.required_handles: dict[tuple, Event] = {}  # refused for lack of authentication
+        self.uuid_of: dict[tuple, bytes] = {}
+        self.served: dict[tuple, tuple[bytes | None, Event, Event, Event]] = {}
+        self.support: list[Event] = []
+
+    def observe(self, event: Event) -> None:
+        if event.kind == ev.ADV:
+            info = event.info or {}
+            self.adv_name[str(info.get("address", ""))] = str(info.get("name", ""))
+            return
+        super().observe(event)
+
+    def _learn(self, key: bytes | None, info: dict[str, Any]) -> None:
+        auth = key_authenticated(info)
+        if key is not None and auth is not None:
+            self.key_auth[key] = auth
+
+    def on_key(self, st: LinkState | None, event: Event, key: bytes | None) -> None:
+        self._learn(key, event.info or {})
+
+    def on_bond(self, st: LinkState | None, event: Event, key: bytes | None) -> None:
+        self._learn(key, event.info or {})
+
+    def on_encryption(self, st: LinkState | None, event: Event, state: Any,
+                      ltk: bytes | None) -> None:
+        if st is None:
+            return
+        if state == "on":
+            st.data["auth"] = (self.key_auth.get(ltk) if ltk is not None else None, event)
+        elif state in ("off", "failed"):
+            st.data.pop("auth", None)
+
+    def _db(self, st: LinkState) -> tuple[str, str]:
+        addr = st.link.device_address if st.link is not None else ""
+        return addr, self.adv_name.get(addr, "")
+
+    def on_att(self, st: LinkState | None, event: Event) -> None:
+        if st is None:
+            return
+        dec = decode(event)
+        if dec is None:
+            return
+        if event.src == ev.TESTER:
+            if dec.opcode >= 0 and not dec.opcode & att.COMMAND_FLAG:
+                st.data["request"] = event
+            return
+        req: Event | None = st.data.pop("request", None)
+        rq = decode(req) if req is not None else None
+        if rq is None or dec.error is not None:
+            return
+        auth, enc = st.data.get("auth", (None, None))
+        encrypted = enc is not None and (event.link is None or event.link.encrypted)
+        db = self._db(st)
+        f, rf = dec.fields, rq.fields
+        if dec.name == "Error Response":
+            if encrypted and f.get("error_code") == att.INSUFFICIENT_AUTHENTICATION:
+                handle = f.get("attribute_handle_in_error", 0)
+                self.required_handles.setdefault((*db, handle), event)
+                if rq.name == "Read By Type Request":
+                    u = uuid_key(rf.get("attribute_type", b""))
+                    if u is not None:
+                        self.uuid_of[(*db, handle)] = u
+                if auth is False:
+                    self.checked += 1
+                    if len(self.support) < 32:
+                        self.support.append(event)
+            return
+        accesses: list[tuple[int, bytes | None]] = []
+        if dec.name in _SERVED and "attribute_handle" in rf:
+            accesses.append((rf["attribute_handle"], None))
+        elif dec.name == "Read By Type Response" and rq.name == "Read By Type Request":
+            kind = rf.get("attribute_type", b"")
+            length, data = f.get("length", 0), f.get("data", b"")
+            if length >= 2:
+                for off in range(0, len(data) - length + 1, length):
+                    handle = struct.unpack_from("<H", data, off)[0]
+                    if kind == _CHARACTERISTIC and length in (7, 21):
+                        # a characteristic declaration names its value handle's UUID
+                        value_handle = struct.unpack_from("<H", data, off + 3)[0]
+                        u = uuid_key(data[off + 5:off + length])
+                        if u is not None:
+                            self.uuid_of[(*db, value_handle)] = u
+                        continue
+                    accesses.append((handle, uuid_key(kind)))
+        if not encrypted or auth is None:
+            return
+        for handle, uuid in accesses:
+            key = (*db, handle)
+            if uuid is not None:
+                self.uuid_of.setdefault(key, uuid)
+            self.checked += 1
+            if auth is False and key not in self.served:
+                self.served[key] = (uuid, req, event, enc)  # type: ignore[assignment]
+
+    def finish(self) -> Verdict:
+        for key, (uuid, req, rsp, enc) in self.served.items():
+            uuid = uuid or self.uuid_of.get(key)
+            declared = uuid is not None and uuid in self.required_uuids
+            refused = self.required_handles.get(key)
+            if not declared and refused is None:
+                continue
+            why = ("the suite declares it requires authentication" if declared else
+                   f"the device itself refused it with Insufficient Authentication on an "
+                   f"encrypted link (event #{refused.seq})")
+            evidence = [enc, req, rsp] + ([refused] if refused is not None else [])
+            self.violate(f"attribute handle 0x{key[2]:04x} on {key[0]} was served on a link "
+                         f"encrypted with an unauthenticated (Just Works) key, but {why}",
+                         rsp.step, evidence, signature=f"{key[1]}:{key[2]}")
+        if self.violations:
+            return Verdict(FAIL, self.violations[0].message, self.violations,
+                           checked=self.checked)
+        if self.checked:
+            return Verdict(PASS, f"{self.checked} attribute access(es) on links encrypted with a "
+                                 f"key of known authentication; none needing MITM protection "
+                                 f"served under an unauthenticated key", support=self.support,
+                           checked=self.checked)
+        return Verdict(INCONCLUSIVE, "no attribute was accessed on a link encrypted with a key of "
+                                     "known authentication", checked=0)

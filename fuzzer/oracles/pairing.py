@@ -1,0 +1,301 @@
+"""Following SMP pairings in the trace, per link, for the pairing invariants (black-box).
+
+A pairing starts with the tester's Pairing Request on a link (Core Vol 3 Part H 3.5.1) and lasts
+until the next Pairing Request on that link or the link's end; a Pairing Failed from either side
+marks it failed but it is still watched, so that what the device does after refusing (sending its
+DHKey Check, distributing keys, encryption coming on) is attributed to the right pairing.
+
+:class:`PairingMonitor` does the bookkeeping once and calls hooks that each invariant overrides:
+which link an event belongs to (events without a link — KEY, BOND, ENCRYPTION in hand-made
+traces — belong to the current link), the pairing in progress, the Pairing Request and Response
+fields, whether it is LE Secure Connections, the keys the tester holds and when it got them.
+Every event costs O(1): one dict look-up per link and one cached decode per PDU.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fuzzer.oracles.base import Monitor
+from fuzzer.protocol import smp
+from fuzzer.protocol.codec import Decoded
+from fuzzer.trace import events as ev
+from fuzzer.trace.describe import decode
+from fuzzer.trace.events import Event, Link
+
+#: Key distribution PDUs (Vol 3 Part H 3.6.2-3.6.6).
+KEY_DISTRIBUTION = frozenset({
+    "Encryption Information", "Central Identification", "Identity Information",
+    "Identity Address Information", "Signing Information",
+})
+
+#: How many PDUs of one pairing are kept as evidence.
+EVIDENCE_CAP = 24
+#: How many supporting events a verdict keeps.
+SUPPORT_CAP = 32
+
+
+def key_bytes(value: Any) -> bytes | None:
+    """A key given as hex (trace info) as octets in on-air order; None when it is not hex."""
+    if isinstance(value, bytes):
+        return value
+    if not isinstance(value, str):
+        return None
+    try:
+        return bytes.fromhex(value)
+    except ValueError:
+        return None
+
+
+def peer_of(link: Link | None, info: dict[str, Any] | None = None) -> str:
+    """The peer's identity as the device sees it: its address, else the tester's name for it."""
+    if link is not None:
+        return link.peer_address or link.peer
+    return str((info or {}).get("peer", ""))
+
+
+class Pairing:
+    """One pairing attempt on one link."""
+
+    __slots__ = ("request", "preq", "response", "pres", "failed", "events", "keys", "data",
+                 "conn_id")
+
+    def __init__(self, request: Event | None, preq: dict[str, Any] | None, conn_id: int) -> None:
+        self.request = request  # the tester's Pairing Request (None: PDUs without one)
+        self.preq = preq or {}
+        self.response: Event | None = None  # the device's Pairing Response
+        self.pres: dict[str, Any] = {}
+        self.failed: Event | None = None  # the first Pairing Failed, from either side
+        self.events: list[Event] = [request] if request is not None else []
+        self.keys: set[bytes] = set()  # keys the tester recorded during this pairing
+        self.data: dict[str, Any] = {}  # per-monitor state
+        self.conn_id = conn_id
+
+    @property
+    def start_seq(self) -> int:
+        return self.request.seq if self.request is not None else -1
+
+    @property
+    def sc(self) -> bool:
+        """LE Secure Connections: both sides set the SC bit in AuthReq (Vol 3 Part H 2.3.5.1)."""
+        if self.response is None:
+            return False
+        a, b = self.preq.get("authreq", 0), self.pres.get("authreq", 0)
+        return bool(a & b & smp.SC)
+
+    @property
+    def key_size(self) -> int | None:
+        """The negotiated encryption key size: the smaller maximum (Vol 3 Part H 2.3.4)."""
+        if self.response is None:
+            return None
+        a = self.preq.get("max_encryption_key_size")
+        b = self.pres.get("max_encryption_key_size")
+        if not isinstance(a, int) or not isinstance(b, int):
+            return None
+        return min(a, b)
+
+    def note(self, event: Event) -> None:
+        if len(self.events) < EVIDENCE_CAP:
+            self.events.append(event)
+
+    def evidence(self, *more: Event) -> list[Event]:
+        out = list(self.events)
+        for e in more:
+            if e not in out:
+                out.append(e)
+        return out
+
+
+class LinkState:
+    """What a monitor keeps about one connection."""
+
+    __slots__ = ("conn_id", "link", "pairing", "data")
+
+    def __init__(self, conn_id: int, link: Link | None) -> None:
+        self.conn_id = conn_id
+        self.link = link
+        self.pairing: Pairing | None = None
+        self.data: dict[str, Any] = {}
+
+
+class PairingMonitor(Monitor):
+    """Base of the pairing monitors: link and pairing bookkeeping, hooks for the rest."""
+
+    #: Whether ATT PDUs are handed to ``on_att`` (decoded lazily by the subclass).
+    wants_att = False
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.links: dict[int, LinkState] = {}
+        self.current: LinkState | None = None
+        self._anon = -1  # ids for links known only from a CONNECT without a Link
+        self.held: dict[bytes, Event] = {}  # every key the tester holds -> first KEY/BOND event
+        self.checked = 0
+
+    # --- bookkeeping ---
+
+    def _state(self, event: Event) -> LinkState | None:
+        link = event.link
+        if link is None:
+            return self.current
+        st = self.links.get(link.conn_id)
+        if st is None:
+            cur = self.current
+            if cur is not None and cur.conn_id < 0 and cur.link is None:
+                # the link a CONNECT without a Link announced
+                del self.links[cur.conn_id]
+                cur.conn_id = link.conn_id
+                st = cur
+            else:
+                st = LinkState(link.conn_id, link)
+            self.links[link.conn_id] = st
+        st.link = link
+        self.current = st
+        return st
+
+    def _hold(self, value: Any, event: Event, st: LinkState | None) -> bytes | None:
+        key = key_bytes(value)
+        if key is None:
+            return None
+        self.held.setdefault(key, event)
+        if st is not None and st.pairing is not None:
+            st.pairing.keys.add(key)
+        return key
+
+    def held_before(self, key: bytes, pairing: Pairing | None) -> bool:
+        """Whether the tester held ``key`` before ``pairing`` began (a bond's key)."""
+        first = self.held.get(key)
+        if first is None:
+            return False
+        return pairing is None or first.seq < pairing.start_seq
+
+    def _end_pairing(self, st: LinkState) -> None:
+        p = st.pairing
+        if p is not None:
+            st.pairing = None
+            self.on_pairing_end(st, p)
+
+    def observe(self, event: Event) -> None:
+        kind = event.kind
+        if kind == ev.PDU:
+            layer = event.layer
+            st = self._state(event)
+            if layer == "smp":
+                dec = decode(event)
+                if st is None or dec is None:
+                    return
+                if event.src == ev.TESTER:
+                    if dec.name == "Pairing Request":
+                        self._end_pairing(st)
+                        st.pairing = Pairing(event, dict(dec.fields) if dec.error is None
+                                             else None, st.conn_id)
+                        self.on_pairing_start(st, st.pairing, event)
+                        return
+                    if st.pairing is not None:
+                        st.pairing.note(event)
+                        if dec.name == "Pairing Failed" and st.pairing.failed is None:
+                            st.pairing.failed = event
+                    self.on_tester_smp(st, st.pairing, dec, event)
+                else:
+                    p = st.pairing
+                    if p is not None:
+                        p.note(event)
+                        if dec.name == "Pairing Response" and p.response is None and \
+                                dec.error is None:
+                            p.response = event
+                            p.pres = dict(dec.fields)
+                        elif dec.name == "Pairing Failed" and p.failed is None:
+                            p.failed = event
+                    self.on_device_smp(st, p, dec, event)
+            elif layer == "att" and self.wants_att:
+                self.on_att(st, event)
+        elif kind == ev.ENCRYPTION:
+            st = self._state(event)
+            info = event.info or {}
+            if st is not None and st.pairing is not None:
+                st.pairing.note(event)
+            self.on_encryption(st, event, info.get("state"), key_bytes(info.get("ltk")))
+        elif kind == ev.KEY:
+            st = self._state(event)
+            info = event.info or {}
+            key = None
+            if info.get("type") in ("STK", "LTK"):
+                key = self._hold(info.get("value"), event, st)
+            self.on_key(st, event, key)
+        elif kind == ev.BOND:
+            st = self._state(event)
+            key = self._hold((event.info or {}).get("ltk"), event, st)
+            self.on_bond(st, event, key)
+        elif kind == ev.CONNECT:
+            link = event.link
+            if link is not None:
+                st = self._state(event)
+            else:
+                st = LinkState(self._anon, None)
+                self.links[self._anon] = st
+                self._anon -= 1
+                self.current = st
+            self.on_connect(st, event)
+        elif kind == ev.DISCONNECT:
+            st = self._state(event)
+            if st is not None:
+                self._end_pairing(st)
+                self.on_disconnect(st, event)
+                self.links.pop(st.conn_id, None)
+            self.current = None
+
+    def end_all(self) -> None:
+        """Close every pairing still open (call from ``finish``)."""
+        for st in list(self.links.values()):
+            self._end_pairing(st)
+
+    # --- hooks ---
+
+    def on_pairing_start(self, st: LinkState, p: Pairing, event: Event) -> None:
+        pass
+
+    def on_pairing_end(self, st: LinkState, p: Pairing) -> None:
+        pass
+
+    def on_tester_smp(self, st: LinkState, p: Pairing | None, dec: Decoded, event: Event) -> None:
+        pass
+
+    def on_device_smp(self, st: LinkState, p: Pairing | None, dec: Decoded, event: Event) -> None:
+        pass
+
+    def on_encryption(self, st: LinkState | None, event: Event, state: Any,
+                      ltk: bytes | None) -> None:
+        pass
+
+    def on_key(self, st: LinkState | None, event: Event, key: bytes | None) -> None:
+        pass
+
+    def on_bond(self, st: LinkState | None, event: Event, key: bytes | None) -> None:
+        pass
+
+    def on_connect(self, st: LinkState, event: Event) -> None:
+        pass
+
+    def on_disconnect(self, st: LinkState, event: Event) -> None:
+        pass
+
+    def on_att(self, st: LinkState | None, event: Event) -> None:
+        pass
+
+
+def progress_after(dec: Decoded) -> bool:
+    """Whether a device SMP PDU moves a pairing on (anything but a refusal or a request)."""
+    return dec.name not in ("Pairing Failed", "Security Request", "Pairing Keypress Notification",
+                            "unknown")
+
+
+def completes(monitor: PairingMonitor, p: Pairing | None, dec: Decoded | None = None,
+              state: Any = None, ltk: bytes | None = None) -> bool:
+    """Whether a device SMP PDU (``dec``) or an encryption event (``state``, ``ltk``) completes
+    pairing ``p``: the device's DHKey Check, key distribution, or encryption coming on under a
+    key that is not a bond the tester held before the pairing began."""
+    if dec is not None:
+        return dec.name == "Pairing DHKey Check" or dec.name in KEY_DISTRIBUTION
+    if state != "on":
+        return False
+    return ltk is None or not monitor.held_before(ltk, p)

@@ -1,0 +1,74 @@
+"""REPEATED-ATTEMPTS: after a pairing fails on authentication, the same peer's next Pairing
+Request within the waiting interval is refused with Repeated Attempts (Core Vol 3 Part H 2.3.6).
+
+Black-box. An authentication failure is the device's Pairing Failed with reason 0x01 Passkey
+Entry Failed, 0x04 Confirm Value Failed, 0x0B DHKey Check Failed or 0x0C Numeric Comparison
+Failed. A Pairing Request from the same peer address within ``window_s`` seconds of virtual time
+(params or context; default 2.0) must be answered with Pairing Failed 0x09 Repeated Attempts;
+any other answer fails. Without the waiting interval an attacker can try passkeys as fast as the
+link allows, or probe the device's key a bit at a time.
+"""
+
+from __future__ import annotations
+
+from fuzzer.oracles.base import FAIL, INCONCLUSIVE, PASS, Verdict
+from fuzzer.oracles.pairing import SUPPORT_CAP, LinkState, Pairing, PairingMonitor, peer_of
+from fuzzer.protocol import smp
+from fuzzer.protocol.codec import Decoded
+from fuzzer.trace.events import Event
+
+#: Pairing Failed reasons that mean the peer failed to authenticate.
+AUTHENTICATION_FAILURES = frozenset({
+    smp.PASSKEY_ENTRY_FAILED, smp.CONFIRM_VALUE_FAILED, smp.DHKEY_CHECK_FAILED,
+    smp.NUMERIC_COMPARISON_FAILED,
+})
+
+
+class RepeatedAttempts(PairingMonitor):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        window = self.context.get("window_s", self.params.get("window_s", 2.0))
+        try:
+            self.window_us = int(float(window) * 1_000_000)
+        except (TypeError, ValueError):
+            self.window_us = 2_000_000
+        # peer -> the device's last authentication failure and its reason
+        self.failures: dict[str, tuple[Event, int]] = {}
+        self.support: list[Event] = []
+
+    def on_pairing_start(self, st: LinkState, p: Pairing, event: Event) -> None:
+        last = self.failures.get(peer_of(st.link))
+        if last is not None and 0 <= event.t - last[0].t <= self.window_us:
+            p.data["retry"] = last
+
+    def on_device_smp(self, st: LinkState, p: Pairing | None, dec: Decoded, event: Event) -> None:
+        reason = dec.fields.get("reason") if dec.name == "Pairing Failed" else None
+        if p is not None and "retry" in p.data and not p.data.get("judged"):
+            p.data["judged"] = True
+            last, last_reason = p.data["retry"]
+            if reason == smp.REPEATED_ATTEMPTS:
+                self.checked += 1
+                if len(self.support) < SUPPORT_CAP:
+                    self.support.append(event)
+                return
+            ms = (p.request.t - last.t) / 1000 if p.request is not None else 0
+            answer = dec.name if reason is None else \
+                f"Pairing Failed {smp.reason_name(reason)}"
+            self.violate(f"peer {peer_of(st.link)} asked to pair again {ms:.0f} ms after failing "
+                         f"authentication ({smp.reason_name(last_reason)})"
+                         f" and the device answered {answer} instead of Pairing Failed "
+                         f"REPEATED_ATTEMPTS", event.step, [last, *p.evidence(event)],
+                         signature=dec.name)
+        if reason in AUTHENTICATION_FAILURES:
+            self.failures[peer_of(st.link)] = (event, reason)
+
+    def finish(self) -> Verdict:
+        if self.violations:
+            return Verdict(FAIL, self.violations[0].message, self.violations,
+                           checked=self.checked)
+        if self.checked:
+            return Verdict(PASS, f"{self.checked} retry(ies) after an authentication failure "
+                                 f"refused with Repeated Attempts", support=self.support,
+                           checked=self.checked)
+        return Verdict(INCONCLUSIVE, "no peer asked to pair again soon after failing "
+                                     "authentication", checked=0)
