@@ -136,3 +136,59 @@ def test_secure_connections_oob() -> None:
     failed = [e for e in runner.trace.events if e.kind == ev.PDU and e.layer == "smp"
               and e.src == "device" and e.data[0] == 0x05]
     assert failed and failed[0].data[1] == 0x04
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), tk=st.binary(min_size=16, max_size=16),
+       key_size=st.integers(7, 16))
+def test_honest_legacy_oob_pairing_agrees(seed: int, tk: bytes, key_size: int) -> None:
+    """Legacy OOB: both sides hold the same 128-bit TK from out of band."""
+    profile = DeviceProfile.from_dict({
+        "name": "oob", "address": "C2:5A:3B:11:22:33",
+        "security": {"oob": {"legacy_tk": tk.hex()}}}, "<test>")
+    target = EmulatorTarget(profile, seed=seed)
+    runner = Runner(target, MODELS, seed=seed)
+    runner.run_program(_program({"sc": False, "oob_tk": tk.hex(), "key_size": key_size}))
+    bond = [e.info for e in runner.trace.events if e.kind == ev.BOND]
+    assert bond and bond[0]["method"] == "oob" and bond[0]["authenticated"]
+    assert target.device.firmware.bonds.bonds[0].ltk.hex() == bond[0]["ltk"]
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), private=st.integers(1, 2**255),
+       r=st.binary(min_size=16, max_size=16), key_size=st.integers(7, 16))
+def test_honest_secure_connections_oob_pairing_agrees(seed, private, r, key_size) -> None:
+    """SC OOB with a random key pair and random r given to the device out of band."""
+    from fuzzer.crypto import p256
+    from fuzzer.crypto.sc import f4
+
+    pkx = p256.keypair_from_private(private).public_x
+    profile = DeviceProfile.from_dict({
+        "name": "oob", "address": "C2:5A:3B:11:22:33",
+        "security": {"secure_connections": True, "oob": {
+            "peer_r": r[::-1].hex(), "peer_confirm": f4(pkx, pkx, r, 0)[::-1].hex()}}},
+        "<test>")
+    target = EmulatorTarget(profile, seed=seed)
+    runner = Runner(target, MODELS, seed=seed)
+    runner.run_program(_program({"oob_private_key": f"{private:064x}", "oob_r": r[::-1].hex(),
+                                 "key_size": key_size}))
+    bond = [e.info for e in runner.trace.events if e.kind == ev.BOND]
+    assert bond and bond[0]["method"] == "oob" and bond[0]["secure_connections"]
+    stored = target.device.firmware.bonds.bonds[0]
+    assert stored.ltk.hex() == bond[0]["ltk"] and not any(stored.ltk[key_size:])
+
+
+def test_keypress_notifications_both_ways() -> None:
+    """With Keypress set on both sides, the side that types sends keypress notifications."""
+    profile = DeviceProfile.from_dict({
+        "name": "kp", "address": "C2:5A:3B:11:22:33",
+        "security": {"secure_connections": True, "io_capability": "DisplayOnly",
+                     "passkey": 4242, "keypress": True}}, "<test>")
+    target = EmulatorTarget(profile, seed=2)
+    runner = Runner(target, MODELS, seed=2)
+    runner.run_program(_program({"passkey": 4242, "keypress": True,
+                                 "io_capability": "KeyboardOnly"}))
+    sent = [e for e in runner.trace.events if e.kind == ev.PDU and e.layer == "smp"
+            and e.src == "tester" and e.data[0] == 0x0E]
+    assert [e.data[1] for e in sent] == [0, 1, 1, 1, 1, 1, 1, 4]
+    assert [e for e in runner.trace.events if e.kind == ev.BOND]

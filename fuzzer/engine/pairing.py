@@ -151,6 +151,7 @@ def _legacy(ctx: _Ctx, method: str, size: int) -> list[Event]:
         raise ProcedureFailed(f"the pairing needs a passkey ({method}); give 'passkey'")
     else:
         tk = int(opts.passkey).to_bytes(16, "little")
+        _keypresses(ctx, method)
 
     def confirm(rand: bytes) -> bytes:
         return c1(tk, rand, ctx.preq, ctx.pres, ctx.iat, ctx.rat, ctx.ia, ctx.ra)
@@ -242,6 +243,7 @@ def _secure_connections(ctx: _Ctx, method: str, size: int) -> tuple[bytes, list[
         if opts.passkey is None:
             raise ProcedureFailed(f"the pairing needs a passkey ({method}); give 'passkey'")
         ra = rb = int(opts.passkey).to_bytes(16, "little")
+        _keypresses(ctx, method)
         na, nb = _passkey_rounds(ctx, int(opts.passkey), pkax, pkbx)
     a, b = sc_address(ctx.ia, ctx.iat), sc_address(ctx.ra, ctx.rat)
     mac_key, ltk = f5(dhkey, na, nb, a, b)
@@ -261,6 +263,17 @@ def _secure_connections(ctx: _Ctx, method: str, size: int) -> tuple[bytes, list[
     _hold(ctx, "LTK", ltk, "derived", authenticated=pm.is_authenticated(method),
           secure_connections=True, key_size=size, debug_key=opts.debug_key)
     return ltk, _encrypt(ctx, ltk, size, "LTK")
+
+
+def _keypresses(ctx: _Ctx, method: str) -> None:
+    """Keypress notifications while the tester's user types the passkey, when both sides set
+    the Keypress flag (Vol 3 Part H 2.3.5.6.3, 3.5.8)."""
+    both = ctx.preq[3] & ctx.pres[3] & smp.AUTHREQ_KEYPRESS
+    if not both or method not in (pm.PASSKEY_INITIATOR_INPUTS, pm.PASSKEY_BOTH_INPUT):
+        return
+    for kind in (smp.PASSKEY_ENTRY_STARTED, *[smp.PASSKEY_DIGIT_ENTERED] * 6,
+                 smp.PASSKEY_ENTRY_COMPLETED):
+        _smp(ctx, smp.SMP.encode("Pairing Keypress Notification", notification_type=kind))
 
 
 def _passkey_rounds(ctx: _Ctx, passkey: int, pkax: bytes, pkbx: bytes) -> tuple[bytes, bytes]:
