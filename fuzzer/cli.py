@@ -51,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--seed", type=int, default=0, help="seed for every random choice")
     c.add_argument("--out", help="output folder (default: results/<run-id>)")
     c.add_argument("--junit", metavar="FILE", help="also write JUnit XML to FILE")
+    from fuzzer import fuzzcmd
+
+    fuzzcmd.add_parsers(sub)
     r = sub.add_parser("report", help="render report.md again from a results folder")
     r.add_argument("results_dir")
     return p
@@ -65,7 +68,23 @@ def main(argv: list[str] | None = None) -> int:
             return _check(args, argv if argv is not None else sys.argv[1:])
         if args.command == "report":
             return _report(Path(args.results_dir))
+        from fuzzer import fuzzcmd
+
+        argv_list = argv if argv is not None else sys.argv[1:]
+        if args.command == "fuzz":
+            return fuzzcmd.fuzz(args, argv_list, _out_dir(args, Path(args.device).stem))
+        if args.command == "replay":
+            return fuzzcmd.replay(args)
+        if args.command == "minimize":
+            return fuzzcmd.minimize_cmd(args)
     except (SpecError, UsageError, TargetError) as exc:
+        print(f"blefuzz: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as exc:  # noqa: BLE001 - fuzzcmd's own UsageError
+        if type(exc).__name__ == "UsageError":
+            print(f"blefuzz: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        raise
         print(f"blefuzz: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     return EXIT_USAGE

@@ -196,8 +196,9 @@ def test_reset_system_returns_to_application_with_flash_bonds(name):
     assert before
     s.proc("enter_dfu")
     assert s.device.mode == "bootloader"
-    # an unbonded phone leaves DFU mode (a bonded iPhone drops the link under policy none)
-    s.proc("connect", peer="second_phone", to="dfu")
+    # an unbonded phone leaves DFU mode (a bonded iPhone drops the link under policy none; a
+    # bond-sharing bootloader lets only the shared peer connect)
+    s.proc("connect", peer="iphone" if name == BOND_SHARING else "second_phone", to="dfu")
     s.proc("leave_dfu")
     assert s.device.mode == "application"
     assert s.device.boots == 3

@@ -66,7 +66,7 @@ def test_builtin_profiles_story_verdicts(name):
     assert statuses(run) == EXPECTED[name]
     for inv in INVARIANTS:
         assert run.verdicts[inv].checked > 0, inv
-    assert len(run.steps) == 22
+    assert len(run.steps) == 23
 
 
 def test_story_run_is_deterministic():
@@ -135,7 +135,7 @@ def test_bond_gate_clean_profile_shows_the_refusals():
 
 def test_ltk_leak_fails_when_the_bootloader_reuses_the_shared_ltk(tmp_path):
     path = write_profile(tmp_path, "leak", bootloader={"bond_policy": "shared", "pairing": True},
-                         flaws=["reuse-bonded-ltk"])
+                         flaws=["reuse-bonded-ltk", "bootloader-no-whitelist"])
     run = run_story(str(path))
     verdict = run.verdicts["LTK-LEAK"]
     assert verdict.status == FAIL
@@ -152,7 +152,8 @@ def test_ltk_leak_fails_when_the_bootloader_reuses_the_shared_ltk(tmp_path):
 
 
 def test_ltk_leak_passes_when_the_pairable_bootloader_makes_fresh_keys(tmp_path):
-    path = write_profile(tmp_path, "fresh", bootloader={"bond_policy": "shared", "pairing": True})
+    path = write_profile(tmp_path, "fresh", bootloader={"bond_policy": "shared", "pairing": True},
+                         flaws=["bootloader-no-whitelist"])
     run = run_story(str(path))
     assert run.verdicts["LTK-LEAK"].status == PASS
     keys = [e.info["value"] for e in run.trace if e.kind == ev.KEY and e.info["type"] == "LTK"

@@ -33,6 +33,8 @@ class LegacyBootloader(Firmware):
     kind = "bootloader"
     FLAWS = {
         "bootloader-keeps-gpregret": "does not clear GPREGRET, so every reset re-enters DFU mode",
+        "bootloader-no-whitelist": "after bond sharing, lets any central connect instead of only "
+                                   "the shared peer",
     }
 
     def should_enter_dfu(self) -> bool:
@@ -80,6 +82,12 @@ class LegacyBootloader(Firmware):
 
     def start(self) -> None:
         super().start()
+        if (self.profile.bootloader.bond_policy == "shared" and self.bonds.bonds
+                and "bootloader-no-whitelist" not in self.flaws):
+            # SDK 11 dfu_transport_ble.c with bond sharing: advertise with a whitelist of the
+            # shared peer, so only the phone that started the update can connect.
+            peer = self.bonds.bonds[0]
+            self.ll.whitelist = {(peer.peer_address, peer.peer_address_type)}
         self._timer = None
         self._restart_inactivity_timer()
 

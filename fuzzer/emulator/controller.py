@@ -142,6 +142,8 @@ class LinkLayer:
         self.host: HostInterface | None = None
         self.advertising = False
         self.connection: Connection | None = None
+        # connect requests accepted only from these (address, type); None: from anyone
+        self.whitelist: set[tuple[bytes, int]] | None = None
         self._tx: list[bytes] = []
 
     # --- advertising and connection creation (Vol 6 Part B 4.4, 4.5) ---------------------
@@ -154,8 +156,11 @@ class LinkLayer:
 
     def on_connect_ind(self, init_address: bytes, init_address_type: int, access_address: int,
                        crc_init: int, interval: int, timeout: int) -> bool:
-        """A CONNECT_IND addressed to us: enter the Connection State if connectable."""
+        """A CONNECT_IND addressed to us: enter the Connection State if connectable (and, with
+        a whitelist, if the initiator is on it: filter policy, Vol 6 Part B 4.3.2)."""
         if not self.advertising or self.connection is not None:
+            return False
+        if self.whitelist is not None and (init_address, init_address_type) not in self.whitelist:
             return False
         self.advertising = False
         self.connection = Connection(init_address, init_address_type, access_address, crc_init,

@@ -47,6 +47,20 @@ class PairingOptions:
     dhkey_check: str = "honest"  # honest | invalid
     confirm: str = "honest"  # honest | invalid (legacy Mconfirm / SC passkey Cai)
     numeric_comparison: str = "accept"  # accept | reject
+    stop_after: str | None = None  # one of STOP_POINTS: leave the pairing half done there
+
+
+# Where a pairing can be left half done, so a program reaches deep SMP states honestly.
+STOP_POINTS = ("request", "public_key", "confirm", "random", "dhkey_check", "encryption")
+
+
+class StopPairing(Exception):
+    """The pairing reached its ``stop_after`` point (not a failure)."""
+
+
+def _checkpoint(ctx: _Ctx, point: str) -> None:
+    if ctx.opts.stop_after == point:
+        raise StopPairing(point)
 
 
 @dataclass
@@ -120,6 +134,7 @@ def pair(runner: Runner, p: Peer, opts: PairingOptions) -> str:
         max_encryption_key_size=max_key, initiator_key_distribution=model.initiator_keys,
         responder_key_distribution=model.responder_keys)
     rsp = _expect(_answers(_smp(ctx, ctx.preq)), "Pairing Response", "Pairing Request")
+    _checkpoint(ctx, "request")
     ctx.pres = smp.SMP.encode("Pairing Response", **rsp.fields)
     f = rsp.fields
     size = min(max_key, f["max_encryption_key_size"])
@@ -164,15 +179,19 @@ def _legacy(ctx: _Ctx, method: str, size: int) -> list[Event]:
     ans = _expect(_answers(_smp(ctx, smp.SMP.encode("Pairing Confirm", confirm_value=mconfirm))),
                   "Pairing Confirm", "Pairing Confirm")
     sconfirm = ans.fields["confirm_value"]
+    _checkpoint(ctx, "confirm")
     ans = _expect(_answers(_smp(ctx, smp.SMP.encode("Pairing Random", random_value=mrand))),
                   "Pairing Random", "Pairing Random")
     srand = ans.fields["random_value"]
+    _checkpoint(ctx, "random")
     if confirm(srand) != sconfirm:
         _fail(ctx, smp.CONFIRM_VALUE_FAILED, "the device's confirm value does not match")
     stk = mask_key(s1(tk, srand, mrand), size, allow_any=True)
     _hold(ctx, "STK", stk, "derived", authenticated=pm.is_authenticated(method),
           secure_connections=False, key_size=size)
-    return _encrypt(ctx, stk, size, "STK")
+    events = _encrypt(ctx, stk, size, "STK")
+    _checkpoint(ctx, "encryption")
+    return events
 
 
 def _fail(ctx: _Ctx, reason: int, why: str) -> None:
@@ -221,6 +240,7 @@ def _secure_connections(ctx: _Ctx, method: str, size: int) -> tuple[bytes, list[
     except p256.InvalidPublicKey:
         _fail(ctx, smp.DHKEY_CHECK_FAILED, "the device's public key is not on P-256")
     _hold(ctx, "DHKey", dhkey, "derived")
+    _checkpoint(ctx, "public_key")
     ra = rb = bytes(16)
     if method in (pm.JUST_WORKS, pm.NUMERIC_COMPARISON):
         cb = _expect(answers, "Pairing Confirm", "Pairing Public Key").fields["confirm_value"]
@@ -229,6 +249,7 @@ def _secure_connections(ctx: _Ctx, method: str, size: int) -> tuple[bytes, list[
                      "Pairing Random", "Pairing Random").fields["random_value"]
         if f4(pkbx, pkax, nb, 0) != cb:
             _fail(ctx, smp.CONFIRM_VALUE_FAILED, "the device's confirm value does not match")
+        _checkpoint(ctx, "random")
         if method == pm.NUMERIC_COMPARISON:
             value = g2(pkax, pkbx, na, nb)
             runner.note(f"numeric comparison shows {value:06d} on both sides")
@@ -262,7 +283,10 @@ def _secure_connections(ctx: _Ctx, method: str, size: int) -> tuple[bytes, list[
         _fail(ctx, smp.DHKEY_CHECK_FAILED, "the device's DHKey check does not verify")
     _hold(ctx, "LTK", ltk, "derived", authenticated=pm.is_authenticated(method),
           secure_connections=True, key_size=size, debug_key=opts.debug_key)
-    return ltk, _encrypt(ctx, ltk, size, "LTK")
+    _checkpoint(ctx, "dhkey_check")
+    events = _encrypt(ctx, ltk, size, "LTK")
+    _checkpoint(ctx, "encryption")
+    return ltk, events
 
 
 def _keypresses(ctx: _Ctx, method: str) -> None:

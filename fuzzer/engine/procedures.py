@@ -78,6 +78,15 @@ def connect(runner: Runner, peer: str | None = None, to: str = "app") -> None:
         _encrypt_with_bond(runner, p, bond)
 
 
+def _link_peer(runner: Runner, peer: str | None):
+    """The central that owns the current link (a step on a link acts as whoever connected);
+    ``peer`` when no link is up."""
+    link = runner.target.link
+    p = runner.peer(link.peer if link is not None and link.peer in runner.peers else peer)
+    runner.current_peer = p
+    return p
+
+
 def _encrypt_with_bond(runner: Runner, p: Peer, bond: StoredBond) -> bool:
     events = runner.primitive("encrypt", ltk=bond.ltk.hex(), ediv=bond.ediv,
                               rand=bond.rand.hex(), key_size=bond.key_size)
@@ -107,15 +116,14 @@ def pair(runner: Runner, peer: str | None = None, method: str = "auto", bond: bo
          oob_tk: str | None = None, oob_private_key: str | None = None,
          oob_r: str | None = None, debug_key: bool = False, public_key: str = "honest",
          dhkey_check: str = "honest", confirm: str = "honest",
-         numeric_comparison: str = "accept") -> None:
+         numeric_comparison: str = "accept", stop_after: str | None = None) -> None:
     """Pair as initiator: LE legacy pairing or LE Secure Connections, the association model
     chosen from both sides' IO capabilities, OOB and MITM flags (Core Vol 3 Part H 2.3.5.1);
     a bond is kept when both sides asked for bonding. ``method`` documents the expected model
     and is checked against the one the exchange selected when not ``auto``."""
     from fuzzer.engine import pairing
 
-    p = runner.peer(peer)
-    runner.current_peer = p
+    p = _link_peer(runner, peer)
     if io_capability is not None and io_capability not in pairing.IO_CODES:
         raise TargetError(f"pair: io_capability {io_capability!r}; expected one of "
                           f"{', '.join(pairing.IO_CODES)}")
@@ -123,8 +131,14 @@ def pair(runner: Runner, peer: str | None = None, method: str = "auto", bond: bo
         bond=bond, key_size=key_size, passkey=passkey, sc=sc, io_capability=io_capability,
         mitm=mitm, keypress=keypress, oob_tk=oob_tk, oob_private_key=oob_private_key,
         oob_r=oob_r, debug_key=debug_key, public_key=public_key, dhkey_check=dhkey_check,
-        confirm=confirm, numeric_comparison=numeric_comparison)
-    chosen = pairing.pair(runner, p, opts)
+        confirm=confirm, numeric_comparison=numeric_comparison, stop_after=stop_after)
+    if stop_after is not None and stop_after not in pairing.STOP_POINTS:
+        raise TargetError(f"pair: stop_after {stop_after!r}; expected one of "
+                          f"{', '.join(pairing.STOP_POINTS)}")
+    try:
+        chosen = pairing.pair(runner, p, opts)
+    except pairing.StopPairing:
+        return
     if method != "auto" and chosen != method:
         raise ProcedureFailed(f"expected {method} pairing; the exchange selected {chosen}")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import random
 from typing import Any
@@ -11,6 +12,11 @@ from fuzzer.engine.program import Program, ProgramStep
 from fuzzer.targets.base import Step, Target, TargetError
 from fuzzer.trace import events as ev
 from fuzzer.trace.events import Event, Trace
+
+
+@functools.lru_cache(maxsize=64)
+def _signature(fn: Any) -> inspect.Signature:
+    return inspect.signature(fn)
 
 
 class ProcedureFailed(Exception):
@@ -29,6 +35,7 @@ class Runner:
         self.trace = trace if trace is not None else Trace()
         self.peers: dict[str, Peer] = {}
         self.current_peer: Peer | None = None
+        self.steps = 0  # primitive steps the target performed (a procedure counts its PDUs)
         target.open(self.trace)
 
     def add_peers(self, program: Program) -> None:
@@ -54,7 +61,7 @@ class Runner:
         if step.op in PROCEDURES:
             fn = PROCEDURES[step.op]
             try:
-                inspect.signature(fn).bind(self, **step.args)
+                _signature(fn).bind(self, **step.args)
             except TypeError as exc:
                 raise TargetError(f"step {index} ({step.op}): {exc}") from exc
         try:
@@ -74,6 +81,7 @@ class Runner:
             peer = self.peer(args["peer"])
             args = dict(args, peer_address=peer.spec.address,
                         peer_address_type=peer.spec.address_type)
+        self.steps += 1
         return self.target.run(Step(op, args))
 
     def peer(self, name: str | None) -> Peer:
@@ -94,6 +102,7 @@ class Runner:
     def probe(self) -> None:
         """Liveness probe: with no link up, the device must be advertising."""
         if not self.target.connected:
+            self.steps += 1
             self.target.run(Step("scan", {}))
 
     def random_bytes(self, n: int) -> bytes:

@@ -23,20 +23,36 @@ class Liveness(Monitor):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.pending: Event | None = None
+        self.last_smp_t: int | None = None  # the last SMP PDU on this link
+        self.smp_may_be_closed = False  # 30 s passed in SMP silence: the SMP timeout may have hit
         self.checked = 0
         self.last_step: Event | None = None
 
     def _expects_answer(self, event: Event) -> bool:
+        """Whether the spec obliges the device to answer this tester PDU. Only well-formed
+        PDUs within the default sizes count (a longer or malformed one may be dropped)."""
         if not event.data:
             return False
         op = event.data[0]
         if event.layer == "att":
-            return not op & att.COMMAND_FLAG and op in att.RESPONSE_FOR
+            # requests to the device's server (an indication is for its client, if any)
+            return (op in att.RESPONSE_FOR and op != att.HANDLE_VALUE_IND
+                    and len(event.data) <= att.DEFAULT_MTU and self._well_formed(event))
         if event.layer == "ll":
-            return op in _LL_REQUESTS
+            return op in _LL_REQUESTS and len(event.data) <= 27 and self._well_formed(event)
         if event.layer == "smp":
-            return op == smp.PAIRING_REQUEST
+            # A Pairing Request must be answered unless SMP timed out on this link earlier
+            # (no SMP is accepted after the 30 s timeout, Vol 3 Part H 3.4).
+            if self.last_smp_t is not None and event.t - self.last_smp_t >= 30_000_000:
+                self.smp_may_be_closed = True
+            return (op == smp.PAIRING_REQUEST and self._well_formed(event)
+                    and not self.smp_may_be_closed)
         return False
+
+    @staticmethod
+    def _well_formed(event: Event) -> bool:
+        dec = decode(event)
+        return dec is not None and dec.error is None and dec.name != "unknown"
 
     def _settle(self, event: Event) -> None:
         pending = self.pending
@@ -55,8 +71,12 @@ class Liveness(Monitor):
             elif self.pending is None and self._expects_answer(event):
                 self.pending = event
                 self.checked += 1
+            if event.layer == "smp":
+                self.last_smp_t = event.t
         elif kind in (ev.DISCONNECT, ev.CONNECT):
             self.pending = None
+            self.last_smp_t = None
+            self.smp_may_be_closed = False
         elif kind == ev.STEP:
             self._settle(event)
             self.last_step = event

@@ -27,8 +27,11 @@ Strength = tuple[bool, bool, int]
 
 
 def weaker(new: Strength, old: Strength) -> bool:
-    """Strictly weaker: no component stronger and at least one weaker."""
-    return new != old and all(n <= o for n, o in zip(new, old, strict=True))
+    """A downgrade of an authenticated or Secure Connections bond: the new pairing drops
+    Secure Connections or authentication (BLURtooth). The key size is KEY-SIZE's business."""
+    if not (old[0] or old[1]):
+        return False  # the invariant protects authenticated or Secure Connections bonds only
+    return (new[0], new[1]) != (old[0], old[1]) and new[0] <= old[0] and new[1] <= old[1]
 
 
 def describe(s: Strength) -> str:

@@ -46,7 +46,9 @@ class RepeatedAttempts(PairingMonitor):
         if p is not None and "retry" in p.data and not p.data.get("judged"):
             p.data["judged"] = True
             last, last_reason = p.data["retry"]
-            if reason == smp.REPEATED_ATTEMPTS:
+            if reason is not None:
+                # refused (0x09 Repeated Attempts is the spec's answer; a device that refuses
+                # this peer's pairing for another reason also made it wait)
                 self.checked += 1
                 if len(self.support) < SUPPORT_CAP:
                     self.support.append(event)
@@ -56,7 +58,7 @@ class RepeatedAttempts(PairingMonitor):
                 f"Pairing Failed {smp.reason_name(reason)}"
             self.violate(f"peer {peer_of(st.link)} asked to pair again {ms:.0f} ms after failing "
                          f"authentication ({smp.reason_name(last_reason)})"
-                         f" and the device answered {answer} instead of Pairing Failed "
+                         f" and the device went on with {answer} instead of Pairing Failed "
                          f"REPEATED_ATTEMPTS", event.step, [last, *p.evidence(event)],
                          signature=dec.name)
         if reason in AUTHENTICATION_FAILURES:

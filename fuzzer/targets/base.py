@@ -77,6 +77,11 @@ class Target(ABC):
     def connected(self) -> bool:
         """Whether a link to the device is up."""
 
+    def reset(self, seed: int) -> None:
+        """Bring the device back to its initial state (the emulator: a fresh device built
+        with ``seed``; a real device: a power cycle and erased bonds, where it can)."""
+        raise TargetError(f"the {self.name} target cannot reset the device")
+
     @property
     def link(self) -> Link | None:
         """The link as the tester sees it (addresses, encryption), or None."""

@@ -14,6 +14,7 @@ The ``connect`` step's ``peer_address`` is the central's address on air; with
 
 from __future__ import annotations
 
+import functools
 import inspect
 import random
 from typing import Any
@@ -38,6 +39,17 @@ CONN_INTERVAL = 24  # 30 ms in 1.25 ms units
 SUPERVISION_TIMEOUT = 400  # 4 s in 10 ms units
 T_IFS_US = 150
 _LAYER_BY_CID = {l2cap.CID_SMP: "smp", l2cap.CID_ATT: "att"}
+
+
+@functools.lru_cache(maxsize=64)
+def _signature_of(func: Any) -> inspect.Signature:
+    return inspect.signature(func)
+
+
+def _signature(handler: Any) -> inspect.Signature:
+    """The (cached) signature of a bound step handler."""
+    return _signature_of(handler.__func__).replace(
+        parameters=list(_signature_of(handler.__func__).parameters.values())[1:])
 
 
 def _parse_hex(value: Any, name: str, size: int | None = None) -> bytes:
@@ -77,8 +89,12 @@ class EmulatorTarget(Target):
     def __init__(self, profile: DeviceProfile, seed: int = 0) -> None:
         super().__init__()
         self.profile = profile
+        self.reset(seed)
+
+    def reset(self, seed: int) -> None:
+        """A fresh device from the profile, as if just flashed and powered on."""
         self.seed = seed
-        self.device = Device(profile, seed=seed)
+        self.device = Device(self.profile, seed=seed)
         self.rng = random.Random(f"blefuzz-radio-{seed}")
         self._conn: _CentralLink | None = None
         self.crashed = False
@@ -115,7 +131,7 @@ class EmulatorTarget(Target):
         if handler is None or step.op not in self.capabilities:
             raise TargetError(f"the emulator target has no step {step.op!r}")
         try:
-            inspect.signature(handler).bind(**step.args)
+            _signature(handler).bind(**step.args)
         except TypeError as exc:
             raise TargetError(f"step {step.op}: {exc}") from exc
         start = len(self.trace.events)

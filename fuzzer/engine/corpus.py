@@ -1,0 +1,77 @@
+"""The corpus: programs that found new transitions, on disk (one YAML file each, written
+atomically), shared by workers, scheduled favouring those that found new transitions recently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from fuzzer.engine.program import Program
+from fuzzer.schema import SpecError
+from fuzzer.trace.atomic import write_atomic
+
+
+@dataclass
+class Entry:
+    id: str
+    program: Program
+    new_transitions: int
+    iteration: int
+    picked: int = 0
+
+
+class Corpus:
+    """Programs kept for mutation, persisted in ``directory``."""
+
+    def __init__(self, directory: Path, procedures: set[str]) -> None:
+        self.directory = directory
+        self.procedures = procedures
+        self.entries: dict[str, Entry] = {}
+        directory.mkdir(parents=True, exist_ok=True)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def add(self, program: Program, new_transitions: int, iteration: int) -> str:
+        """Keep ``program`` (written atomically); returns its id."""
+        data = program.to_dict()
+        text = yaml.safe_dump(data, sort_keys=False, width=100)
+        entry_id = hashlib.sha1(text.encode()).hexdigest()[:12]
+        if entry_id not in self.entries:
+            meta = {"new_transitions": new_transitions, "iteration": iteration}
+            write_atomic(self.directory / f"{entry_id}.yaml",
+                         yaml.safe_dump({"meta": meta, **data}, sort_keys=False, width=100))
+            self.entries[entry_id] = Entry(entry_id, program, new_transitions, iteration)
+        return entry_id
+
+    def sync(self) -> int:
+        """Load entries other workers (or an earlier run) wrote; returns how many."""
+        added = 0
+        for path in sorted(self.directory.glob("*.yaml")):
+            if path.stem in self.entries:
+                continue
+            try:
+                data = yaml.safe_load(path.read_text(encoding="utf-8"))
+                meta = data.pop("meta", {}) if isinstance(data, dict) else {}
+                program = Program.from_dict(data, path, self.procedures)
+            except (OSError, yaml.YAMLError, SpecError):
+                continue  # a partial or foreign file: atomic writes make this rare; skip it
+            self.entries[path.stem] = Entry(path.stem, program,
+                                            int(meta.get("new_transitions", 1)),
+                                            int(meta.get("iteration", 0)))
+            added += 1
+        return added
+
+    def pick(self, rng: random.Random, iteration: int) -> Entry:
+        """An entry, favouring those that found many new transitions recently."""
+        entries = list(self.entries.values())
+        weights = [(1 + e.new_transitions) * 0.5 ** ((iteration - e.iteration) / 2000)
+                   / (1 + e.picked / 50) for e in entries]
+        entry = rng.choices(entries, weights=weights)[0]
+        entry.picked += 1
+        return entry

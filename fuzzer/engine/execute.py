@@ -1,0 +1,60 @@
+"""Run one program on a freshly reset target with fresh monitors: the fuzz loop's unit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from fuzzer.engine.central import CentralModel
+from fuzzer.engine.feedback import transitions
+from fuzzer.engine.program import Program
+from fuzzer.engine.runner import Runner
+from fuzzer.oracles.base import Violation
+from fuzzer.oracles.invariants import Invariant
+from fuzzer.targets.base import Target, TargetError
+from fuzzer.trace.events import Trace
+
+
+@dataclass
+class ProgramRun:
+    """What one program did: its trace, the violations, the transitions, the steps."""
+
+    trace: Trace
+    violations: list[tuple[str, Violation]] = field(default_factory=list)
+    transitions: set[tuple[str, str, str]] = field(default_factory=set)
+    steps: int = 0
+    error: str | None = None
+
+    def signatures(self) -> list[tuple[str, str]]:
+        """(invariant, signature) of each violation, first occurrence order."""
+        seen: list[tuple[str, str]] = []
+        for inv, v in self.violations:
+            key = (inv, v.signature)
+            if key not in seen:
+                seen.append(key)
+        return seen
+
+
+def execute(target: Target, program: Program, invariants: list[Invariant],
+            central_models: dict[str, CentralModel], seed: int,
+            context: dict[str, Any] | None = None, feedback: bool = True) -> ProgramRun:
+    """Reset the target with ``seed``, run ``program``, judge every invariant."""
+    target.reset(seed)
+    trace = Trace()
+    monitors = [(inv.id, inv.new_monitor(context or {})) for inv in invariants]
+    for _, m in monitors:
+        trace.subscribe(m.observe)
+    runner = Runner(target, central_models, seed, trace)
+    run = ProgramRun(trace)
+    try:
+        runner.run_program(program)
+        runner.probe()
+    except (TargetError, ValueError) as exc:
+        run.error = str(exc)
+    run.steps = runner.steps
+    for inv_id, m in monitors:
+        verdict = m.finish()
+        run.violations.extend((inv_id, v) for v in verdict.violations)
+    if feedback:
+        run.transitions = transitions(trace.events)
+    return run
