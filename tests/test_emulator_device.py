@@ -88,6 +88,7 @@ def test_gpregret_is_what_sends_the_bootloader_into_dfu(tmp_path):
     path = write_profile(tmp_path, "sticky", flaws=["bootloader-keeps-gpregret"])
     s = Session(resolve_profile(str(path)))
     s.connect(to="app")
+    s.proc("pair")  # with bond sharing the entry needs a bonded, encrypted link
     s.proc("enter_dfu")
     assert s.device.mode == "bootloader"
     assert s.device.ram.gpregret == BOOTLOADER_DFU_START
@@ -327,3 +328,17 @@ def test_bond_record_round_trip_through_flash():
     # the same peer replaces its old bond
     store.add(dataclasses.replace(bond, ltk=bytes(16)))
     assert [b.ltk for b in BondStore(dev.flash, "test_bonds").bonds] == [bytes(16)]
+
+
+def test_bond_sharing_entry_needs_an_encrypted_link():
+    """With bond sharing an unbonded central cannot start DFU: there would be no bond to share."""
+    from fuzzer.engine.runner import ProcedureFailed
+
+    s = Session(BOND_SHARING)
+    s.connect(to="app")
+    with pytest.raises(ProcedureFailed, match="refused"):
+        s.proc("enter_dfu")
+    assert s.device.mode == "application"
+    s.proc("pair")
+    s.proc("enter_dfu")
+    assert s.device.mode == "bootloader"

@@ -49,9 +49,12 @@ class NordicApplication(Firmware):
             db.add_service(nordic_dfu.SERVICE_UUID_BYTES)
             db.add_characteristic(nordic_dfu.PACKET_UUID_BYTES, gatt.PROP_WRITE_WITHOUT_RESPONSE,
                                   write=OPEN)
+            # With bond sharing only a bonded, encrypted peer may start DFU: otherwise there is
+            # no bond to hand over and the bootloader would refuse every bonded phone.
+            entry = ENCRYPTED if self.profile.bootloader.bond_policy == "shared" else OPEN
             self.control_point = db.add_characteristic(
                 nordic_dfu.CONTROL_POINT_UUID_BYTES, gatt.PROP_WRITE | gatt.PROP_NOTIFY,
-                write=OPEN, on_write=self._on_control_point, read="never", cccd=True)
+                write=entry, on_write=self._on_control_point, read="never", cccd=True)
             db.add_characteristic(nordic_dfu.VERSION_UUID_BYTES, gatt.PROP_READ,
                                   APP_DFU_REVISION.to_bytes(2, "little"))
         # An attribute that needs MITM-protected keys (security mode 1 level 3)
@@ -74,8 +77,9 @@ class NordicApplication(Firmware):
 
     def share_bond(self) -> None:
         """Hand the current peer's bond to the bootloader (bond-sharing builds only)."""
+        # dfu_app_handler.c: the device manager's keys of the connected peer, if it is bonded
         bond = self.host.current_bond if self.host else None
-        if bond is not None and self.host.security.encrypted:
+        if bond is not None:
             self.device.ram.noinit = pack_peer_data(bond)
 
     def _enter_bootloader(self) -> None:

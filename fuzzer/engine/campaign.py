@@ -211,7 +211,8 @@ class Campaign:
         write_atomic(self.state_file, json.dumps({
             "stats": self.stats.to_dict(), "seed": self.seed, "worker": self.worker,
             "strategy": self.strategy,
-            "transitions": sorted(list(t) for t in self.coverage.seen)}, sort_keys=True))
+            "transitions": sorted(list(t) for t in self.coverage.seen)}, sort_keys=True),
+            durable=False)
 
     # --- the loop -------------------------------------------------------------------------------
 

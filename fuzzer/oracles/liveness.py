@@ -24,6 +24,7 @@ class Liveness(Monitor):
         super().__init__(*args, **kwargs)
         self.pending: Event | None = None
         self.last_smp_t: int | None = None  # the last SMP PDU on this link
+        self.ll_procedure_open = False  # an encryption start or pause the tester began
         self.smp_may_be_closed = False  # 30 s passed in SMP silence: the SMP timeout may have hit
         self.checked = 0
         self.last_step: Event | None = None
@@ -34,6 +35,8 @@ class Liveness(Monitor):
         if not event.data:
             return False
         op = event.data[0]
+        if self.ll_procedure_open and event.layer != "ll":
+            return False  # data is not exchanged during an encryption procedure (5.1.3)
         if event.layer == "att":
             # requests to the device's server (an indication is for its client, if any)
             return (op in att.RESPONSE_FOR and op != att.HANDLE_VALUE_IND
@@ -43,8 +46,6 @@ class Liveness(Monitor):
         if event.layer == "smp":
             # A Pairing Request must be answered unless SMP timed out on this link earlier
             # (no SMP is accepted after the 30 s timeout, Vol 3 Part H 3.4).
-            if self.last_smp_t is not None and event.t - self.last_smp_t >= 30_000_000:
-                self.smp_may_be_closed = True
             return (op == smp.PAIRING_REQUEST and self._well_formed(event)
                     and not self.smp_may_be_closed)
         return False
@@ -66,6 +67,12 @@ class Liveness(Monitor):
     def observe(self, event: Event) -> None:
         kind = event.kind
         if kind == ev.PDU:
+            if event.layer == "ll" and event.src == ev.TESTER and event.data[:1] in (
+                    b"\x03", b"\x0a"):  # LL_ENC_REQ, LL_PAUSE_ENC_REQ
+                self.ll_procedure_open = True
+            if event.layer == "smp" and self.last_smp_t is not None and \
+                    event.t - self.last_smp_t >= 30_000_000:
+                self.smp_may_be_closed = True  # a pending pairing may have timed out
             if event.src == ev.DEVICE:
                 self.pending = None
             elif self.pending is None and self._expects_answer(event):
@@ -77,6 +84,9 @@ class Liveness(Monitor):
             self.pending = None
             self.last_smp_t = None
             self.smp_may_be_closed = False
+            self.ll_procedure_open = False
+        elif kind == ev.ENCRYPTION:
+            self.ll_procedure_open = False
         elif kind == ev.STEP:
             self._settle(event)
             self.last_step = event

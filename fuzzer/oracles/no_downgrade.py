@@ -93,8 +93,8 @@ class NoDowngrade(PairingMonitor):
     def on_bond(self, st: LinkState | None, event: Event, key: bytes | None) -> None:
         info = event.info or {}
         auth = key_authenticated(info)
-        if auth is None:
-            return
+        if auth is None or info.get("debug_key"):
+            return  # a debug-key pairing is not kept as a bond (DEBUG-KEY checks that)
         new: Strength = (bool(info.get("secure_connections", False)), auth,
                          _size(info.get("key_size")))
         link = st.link if st is not None else None

@@ -179,6 +179,8 @@ class PairingMonitor(Monitor):
         kind = event.kind
         if kind == ev.PDU:
             layer = event.layer
+            if layer != "smp" and not (layer == "att" and self.wants_att):
+                return  # nothing else concerns pairing (cheap exit: this runs on every PDU)
             st = self._state(event)
             if layer == "smp":
                 dec = decode(event)
@@ -243,6 +245,8 @@ class PairingMonitor(Monitor):
                 self.on_disconnect(st, event)
                 self.links.pop(st.conn_id, None)
             self.current = None
+        elif kind == ev.RESET:
+            self.on_reset(event)
 
     def end_all(self) -> None:
         """Close every pairing still open (call from ``finish``)."""
@@ -250,6 +254,9 @@ class PairingMonitor(Monitor):
             self._end_pairing(st)
 
     # --- hooks ---
+
+    def on_reset(self, event: Event) -> None:
+        """The tester power-cycled the device (its RAM state is gone)."""
 
     def on_pairing_start(self, st: LinkState, p: Pairing, event: Event) -> None:
         pass

@@ -64,6 +64,10 @@ class RepeatedAttempts(PairingMonitor):
         if reason in AUTHENTICATION_FAILURES:
             self.failures[peer_of(st.link)] = (event, reason)
 
+    def on_reset(self, event: Event) -> None:
+        # The waiting interval is kept in RAM; a power cycle by the tester forgets it.
+        self.failures.clear()
+
     def finish(self) -> Verdict:
         if self.violations:
             return Verdict(FAIL, self.violations[0].message, self.violations,
