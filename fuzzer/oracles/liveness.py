@@ -35,8 +35,8 @@ class Liveness(Monitor):
         if not event.data:
             return False
         op = event.data[0]
-        if self.ll_procedure_open and event.layer != "ll":
-            return False  # data is not exchanged during an encryption procedure (5.1.3)
+        if self.ll_procedure_open:
+            return False  # only the procedure's own PDUs flow during encryption start/pause
         if event.layer == "att":
             # requests to the device's server (an indication is for its client, if any)
             return (op in att.RESPONSE_FOR and op != att.HANDLE_VALUE_IND
@@ -67,9 +67,8 @@ class Liveness(Monitor):
     def observe(self, event: Event) -> None:
         kind = event.kind
         if kind == ev.PDU:
-            if event.layer == "ll" and event.src == ev.TESTER and event.data[:1] in (
-                    b"\x03", b"\x0a"):  # LL_ENC_REQ, LL_PAUSE_ENC_REQ
-                self.ll_procedure_open = True
+            opens = event.layer == "ll" and event.src == ev.TESTER and event.data[:1] in (
+                b"\x03", b"\x0a")  # LL_ENC_REQ, LL_PAUSE_ENC_REQ
             if event.layer == "smp" and self.last_smp_t is not None and \
                     event.t - self.last_smp_t >= 30_000_000:
                 self.smp_may_be_closed = True  # a pending pairing may have timed out
@@ -78,6 +77,8 @@ class Liveness(Monitor):
             elif self.pending is None and self._expects_answer(event):
                 self.pending = event
                 self.checked += 1
+            if opens:
+                self.ll_procedure_open = True
             if event.layer == "smp":
                 self.last_smp_t = event.t
         elif kind in (ev.DISCONNECT, ev.CONNECT):
