@@ -23,7 +23,9 @@ and arbitrary octets::
 target with those capabilities can perform (``fuzzer.targets.base.PRIMITIVES``),
 ``procedure_steps(peers)`` the honest central's procedures with their options
 (``fuzzer.engine.procedures``), ``programs(peers, capabilities)`` whole
-:class:`~fuzzer.engine.program.Program` objects that serialize to YAML and load back.
+:class:`~fuzzer.engine.program.Program` objects that serialize to YAML and load back, and
+``programs_over_model(model)`` programs that walk a state model (specs/models) honestly to a
+deep state and go on from there.
 ``connect`` is both a primitive and a procedure; in a program the procedure runs (scan, connect
 to the device in the wanted mode, re-encrypt when bonded), so a ``connect`` step is always drawn
 with the procedure's arguments ``peer`` and ``to``.
@@ -55,7 +57,9 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from fuzzer.engine.central import CentralModel, load_models
+from fuzzer.engine.central import IO_CODES, CentralModel, load_models
+from fuzzer.engine.models import StateModel
+from fuzzer.engine.pairing import STOP_POINTS
 from fuzzer.engine.procedures import PROCEDURES
 from fuzzer.engine.program import PeerSpec, Program, ProgramStep
 from fuzzer.engine.runner import Runner
@@ -69,7 +73,8 @@ from fuzzer.trace.events import Trace
 __all__ = [
     "DEFAULT_PEERS", "LAYERS", "PROCEDURE_NEEDS", "att_pdus", "dfu_control_point_pdus",
     "field_values", "l2cap_frames", "ll_control_pdus", "make_state_machine", "pdu_fields",
-    "pdus", "pdus_of", "primitive_steps", "procedure_steps", "programs", "smp_pdus",
+    "pdus", "pdus_of", "primitive_steps", "procedure_steps", "programs",
+    "programs_over_model", "smp_pdus",
 ]
 
 SearchStrategy = st.SearchStrategy
@@ -267,18 +272,17 @@ def _hex(size: int) -> SearchStrategy[str]:
     return field_values(("bytes", size)).map(bytes.hex)
 
 
+def _step(op: str, args: Mapping[str, SearchStrategy[Any]] | None = None,
+          optional: Mapping[str, SearchStrategy[Any]] | None = None,
+          ) -> SearchStrategy[ProgramStep]:
+    """Steps ``op`` with the arguments drawn (hypothesis shows a failing one as its value)."""
+    return st.builds(ProgramStep, st.just(op),
+                     st.fixed_dictionaries(dict(args or {}), optional=dict(optional or {})))
+
+
 def _connect_steps(peers: list[str]) -> SearchStrategy[ProgramStep]:
-    return st.builds(lambda p, to: ProgramStep("connect", {"peer": p, "to": to}),
-                     st.sampled_from(peers), st.sampled_from(["app", "dfu", "any", "bonded"]))
-
-
-def _encrypt_args() -> SearchStrategy[dict[str, Any]]:
-    # key_size is the tester's own claim (the size its side masks the key to): kept in 7..16
-    # so that the oracles judge the device, not a tester that lies about its key.
-    return st.fixed_dictionaries({
-        "ltk": _hex(16), "ediv": _int_values(2), "rand": _hex(8),
-    }, optional={"key_size": st.integers(smp.MIN_ENCRYPTION_KEY_SIZE,
-                                         smp.MAX_ENCRYPTION_KEY_SIZE)})
+    return _step("connect", {"peer": st.sampled_from(peers),
+                             "to": st.sampled_from(["app", "dfu", "any", "bonded"])})
 
 
 def primitive_steps(capabilities: Iterable[str] = PRIMITIVES,
@@ -298,24 +302,26 @@ def primitive_steps(capabilities: Iterable[str] = PRIMITIVES,
     if ops is not None:
         allowed &= set(ops)
     builders: dict[str, SearchStrategy[ProgramStep]] = {
-        "scan": st.just(ProgramStep("scan")),
+        "scan": _step("scan"),
         "connect": _connect_steps(names),
-        "disconnect": st.one_of(
-            st.just(ProgramStep("disconnect")),
-            st.sampled_from(sorted(ll.ERROR_NAMES)).map(
-                lambda r: ProgramStep("disconnect", {"reason": r}))),
-        "wait": st.sampled_from([0.0, 0.1, 1.0, 2.0, 31.0]).map(
-            lambda s: ProgramStep("wait", {"seconds": s})),
-        "ll": ll_control_pdus(malformed=malformed, names=types.get("ll")).map(
-            lambda b: ProgramStep("ll", {"pdu": b.hex()})),
-        "smp": smp_pdus(malformed=malformed, names=types.get("smp")).map(
-            lambda b: ProgramStep("smp", {"pdu": b.hex()})),
-        "att": att_pdus(malformed=malformed, names=types.get("att")).map(
-            lambda b: ProgramStep("att", {"pdu": b.hex()})),
-        "l2cap": l2cap_frames(malformed=malformed, pdu_names=types).map(
-            lambda t: ProgramStep("l2cap", {"cid": t[0], "payload": t[1].hex()})),
-        "encrypt": _encrypt_args().map(lambda a: ProgramStep("encrypt", a)),
-        "power_cycle": st.just(ProgramStep("power_cycle")),
+        "disconnect": _step("disconnect", optional={
+            "reason": st.sampled_from(sorted(ll.ERROR_NAMES))}),
+        "wait": _step("wait", {"seconds": st.sampled_from([0.0, 0.1, 1.0, 2.0, 31.0])}),
+        "ll": _step("ll", {"pdu": ll_control_pdus(
+            malformed=malformed, names=types.get("ll")).map(bytes.hex)}),
+        "smp": _step("smp", {"pdu": smp_pdus(
+            malformed=malformed, names=types.get("smp")).map(bytes.hex)}),
+        "att": _step("att", {"pdu": att_pdus(
+            malformed=malformed, names=types.get("att")).map(bytes.hex)}),
+        "l2cap": st.builds(ProgramStep, st.just("l2cap"), l2cap_frames(
+            malformed=malformed, pdu_names=types).map(
+                lambda t: {"cid": t[0], "payload": t[1].hex()})),
+        "encrypt": _step("encrypt", {"ltk": _hex(16), "ediv": _int_values(2), "rand": _hex(8)},
+                         # the tester's own key size claim (its side masks the key to it):
+                         # 7..16, so that the oracles judge the device, not a lying tester
+                         optional={"key_size": st.integers(smp.MIN_ENCRYPTION_KEY_SIZE,
+                                                           smp.MAX_ENCRYPTION_KEY_SIZE)}),
+        "power_cycle": _step("power_cycle"),
     }
     chosen = [builders[op] for op in sorted(allowed) if op in builders]
     if not chosen:
@@ -327,14 +333,13 @@ _UUIDS = ["2A38", "2A37", "2A00", "2A01", "2A05", f"{gatt.CHARACTERISTIC:04X}",
           nordic_dfu.CONTROL_POINT_UUID_STR, nordic_dfu.VERSION_UUID_STR]
 
 
-def _pair_args() -> SearchStrategy[dict[str, Any]]:
-    return st.fixed_dictionaries({}, optional={
+def _pair_options() -> dict[str, SearchStrategy[Any]]:
+    return {
         "bond": st.booleans(),
         "key_size": st.one_of(st.sampled_from([1, 6, 7, 16]), st.integers(1, 16)),
         "passkey": st.one_of(st.sampled_from([0, 123456, 999999]), st.integers(0, 999999)),
         "sc": st.booleans(),
-        "io_capability": st.sampled_from(["DisplayOnly", "DisplayYesNo", "KeyboardOnly",
-                                          "NoInputNoOutput", "KeyboardDisplay"]),
+        "io_capability": st.sampled_from(list(IO_CODES)),
         "mitm": st.booleans(),
         "keypress": st.booleans(),
         "debug_key": st.booleans(),
@@ -342,7 +347,8 @@ def _pair_args() -> SearchStrategy[dict[str, Any]]:
         "dhkey_check": st.sampled_from(["honest", "invalid"]),
         "confirm": st.sampled_from(["honest", "invalid"]),
         "numeric_comparison": st.sampled_from(["accept", "reject"]),
-    })
+        "stop_after": st.sampled_from(STOP_POINTS),
+    }
 
 
 def _generic_procedure(name: str, peers: list[str]) -> SearchStrategy[ProgramStep] | None:
@@ -352,7 +358,7 @@ def _generic_procedure(name: str, peers: list[str]) -> SearchStrategy[ProgramSte
     if any(p.default is inspect.Parameter.empty for p in params):
         return None
     if any(p.name == "peer" for p in params):
-        return st.sampled_from(peers).map(lambda p: ProgramStep(name, {"peer": p}))
+        return _step(name, {"peer": st.sampled_from(peers)})
     return st.just(ProgramStep(name))
 
 
@@ -370,14 +376,14 @@ def procedure_steps(peers: Mapping[str, Any] | Iterable[str] | None = None,
     known: dict[str, SearchStrategy[ProgramStep]] = {
         "connect": _connect_steps(names),
         # an honest pairing with the defaults half the time, else some options changed
-        "pair": st.builds(lambda p, a: ProgramStep("pair", {"peer": p, **a}), peer,
-                          st.one_of(st.just({}), _pair_args())),
-        "reconnect_bonded": peer.map(lambda p: ProgramStep("reconnect_bonded", {"peer": p})),
-        "read": st.builds(lambda p, u: ProgramStep("read", {"peer": p, "uuid": u}), peer,
-                          st.sampled_from(_UUIDS) | st.integers(0, 0xFFFF).map("{:04X}".format)),
-        "enter_dfu": peer.map(lambda p: ProgramStep("enter_dfu", {"peer": p})),
-        "leave_dfu": peer.map(lambda p: ProgramStep("leave_dfu", {"peer": p})),
-        "hang_up": peer.map(lambda p: ProgramStep("hang_up", {"peer": p})),
+        "pair": _choice([_step("pair", {"peer": peer}),
+                         _step("pair", {"peer": peer}, _pair_options())]),
+        "reconnect_bonded": _step("reconnect_bonded", {"peer": peer}),
+        "read": _step("read", {"peer": peer, "uuid": st.sampled_from(_UUIDS)
+                               | st.integers(0, 0xFFFF).map("{:04X}".format)}),
+        "enter_dfu": _step("enter_dfu", {"peer": peer}),
+        "leave_dfu": _step("leave_dfu", {"peer": peer}),
+        "hang_up": _step("hang_up", {"peer": peer}),
     }
     caps = None if capabilities is None else set(capabilities)
     wanted = set(PROCEDURES) if ops is None else set(ops)
@@ -429,6 +435,53 @@ def programs(peers: Mapping[str, Any] | None = None, capabilities: Iterable[str]
         kinds.append(procedure_steps(specs, caps))
     return st.lists(_choice(kinds), min_size=min_steps, max_size=max_steps).map(
         lambda steps: Program(name, dict(specs), steps))
+
+
+def programs_over_model(model: StateModel, peers: Mapping[str, Any] | None = None,
+                        capabilities: Iterable[str] = PRIMITIVES, max_steps: int = 12,
+                        tail_steps: int = 4, *, malformed: bool = True,
+                        pdu_names: PduNames = None) -> SearchStrategy[Program]:
+    """Programs that walk a state model (``fuzzer.engine.models``, specs/models/*.yaml)
+    honestly from its start, choosing each transition, to one of its ``fuzz_from`` states (or
+    wherever the walk ends after ``max_steps``), then go on with up to ``tail_steps`` drawn
+    primitive and procedure steps: hypothesis shrinks toward the shortest honest prefix.
+
+    The model's steps name peer roles (``phone``, ``other``); ``peers`` maps each role to a
+    central (:class:`PeerSpec` or ``{address, address_type, model}``), by default the story's
+    two phones' addresses in the order the roles first appear."""
+    caps = set(capabilities)
+    missing = set(model.requires) - caps
+    if missing:
+        raise ValueError(f"model {model.name} requires {', '.join(sorted(missing))}, which the "
+                         f"target cannot do")
+    if peers is None:
+        roles = list(dict.fromkeys(
+            str(t.step.args["peer"]) for t in model.transitions if "peer" in t.step.args))
+        defaults = list(DEFAULT_PEERS.values())
+        if len(roles) > len(defaults):
+            raise ValueError(f"model {model.name} has {len(roles)} peer roles; give 'peers'")
+        specs = {r: PeerSpec(r, d.address, d.address_type, d.model)
+                 for r, d in zip(roles or ["phone"], defaults, strict=False)}
+    else:
+        specs = _peer_specs(peers)
+    goals = set(model.fuzz_from or model.states)
+    tail = _choice([primitive_steps(caps, specs, malformed=malformed, ops=caps - {"scan"},
+                                    pdu_names=pdu_names), procedure_steps(specs, caps)])
+
+    @st.composite
+    def walk(draw: Any) -> Program:
+        state, steps = model.start, []
+        for _ in range(max_steps):
+            choices = model.out.get(state)
+            if not choices or (state in goals and steps and draw(st.booleans())):
+                break
+            t = draw(st.sampled_from(choices))
+            steps.append(ProgramStep(t.step.op, dict(t.step.args), t.step.label))
+            state = t.target
+        steps += draw(st.lists(tail, max_size=tail_steps))
+        return Program(model.name, dict(specs), steps)
+
+    return walk()
 
 
 # --- the state machine ----------------------------------------------------------------------------
@@ -532,7 +585,7 @@ def make_state_machine(make_target: Callable[[], Target],
     proc_ops = {n for n in (PROCEDURES if procedures is None else set(procedures))
                 if PROCEDURE_NEEDS.get(n, frozenset()) <= capabilities}
     per_op: dict[str, SearchStrategy[ProgramStep]] = {}
-    for op in sorted((prim_ops | proc_ops) - _NEVER):
+    for op in sorted((prim_ops | proc_ops) - _NEVER, key=_op_order):
         if op in prim_ops:  # `connect` is drawn the same way as a primitive and a procedure
             per_op[op] = primitive_steps(capabilities, specs, malformed=malformed, ops={op},
                                          pdu_names=pdu_names)
@@ -564,8 +617,18 @@ _LINK_OPS = frozenset({"ll", "smp", "att", "l2cap", "encrypt", "disconnect", "pa
                        "enter_dfu", "leave_dfu", "hang_up"})
 _NEVER = frozenset({"scan"})
 _RULES = {"connect": (_OFF_LINK_OPS, False), "on_link": (_LINK_OPS, True)}
-#: (rule, op) -> how many branches of the rule's one_of the op gets (default 1)
+#: (rule, op) -> how many times the op is listed among the rule's choices (default once)
 _WEIGHTS = {("connect", "connect"): 3}
+
+
+#: The order of the ops among a rule's choices: hypothesis draws the first one more often than
+#: the others (and shrinks toward it), so the honest procedures that walk to deep states
+#: come first.
+_FIRST = ("connect", "pair", "enter_dfu", "read", "reconnect_bonded", "leave_dfu", "hang_up")
+
+
+def _op_order(op: str) -> tuple[int, str]:
+    return (_FIRST.index(op) if op in _FIRST else len(_FIRST), op)
 
 
 def _make_rule(name: str, steps: SearchStrategy[ProgramStep],
