@@ -503,13 +503,8 @@ class TargetStateMachine(RuleBasedStateMachine):
         self.trace = Trace()
         self.monitors = {inv.id: inv.new_monitor(dict(self.context))
                          for inv in self.invariant_list}
-        observers = [m.observe for m in self.monitors.values()]
-
-        def observe(event: Any) -> None:
-            for obs in observers:
-                obs(event)
-
-        self.trace.subscribe(observe)
+        for m in self.monitors.values():
+            m.subscribe(self.trace)
         self.runner = Runner(self.target, self.models, self.seed, self.trace)
         self.runner.add_peers(Program("state-machine", dict(self.peer_specs), []))
         self.steps: list[ProgramStep] = []

@@ -296,7 +296,7 @@ class Campaign:
                           expectations=self.config.expectations)
         run = execute(self.target, program, self.invariants, self.central_models, seed,
                       self.config.expectations, feedback=False)
-        self.stats.steps += run.steps
+        self.stats.steps += run.steps  # minimizing runs count: they are steps the device did
         return key in run.signatures()
 
     def _finding(self, key: tuple[str, str], program: Program, seed: int,

@@ -137,13 +137,8 @@ def run_check(target: Target, suites: list[Program], invariants: list[Invariant]
     trace = Trace()
     context = expectations_context(suites)
     monitors = {inv.id: inv.new_monitor(context) for inv in invariants}
-    observers = [m.observe for m in monitors.values()]
-
-    def observe(event) -> None:
-        for obs in observers:
-            obs(event)
-
-    trace.subscribe(observe)
+    for m in monitors.values():
+        m.subscribe(trace)
     runner = Runner(target, models, seed, trace)
     steps: list[dict[str, Any]] = []
     for suite in suites:

@@ -405,7 +405,7 @@ def run_case(suite: ConformanceSuite, case: Case, make_target: Callable[[], Targ
                           [], [], trace)
     mons = monitors() if monitors is not None else {}
     for m in mons.values():
-        trace.subscribe(m.observe)
+        m.subscribe(trace)
     target = make_target()
     runner = Runner(target, {**models, **suite.models}, seed, trace)
     res = _Resolver(device.facts, trace)

@@ -12,6 +12,7 @@ from fuzzer.engine.runner import Runner
 from fuzzer.oracles.base import Violation
 from fuzzer.oracles.invariants import Invariant
 from fuzzer.targets.base import Target, TargetError
+from fuzzer.trace import events as ev
 from fuzzer.trace.events import Trace
 
 
@@ -35,6 +36,17 @@ class ProgramRun:
         return seen
 
 
+_ACTIONS = frozenset({ev.CONNECT, ev.CONNECT_FAIL, ev.RESET})
+
+
+def count_steps(trace: Trace) -> int:
+    """Tester actions the device processed: each PDU the tester sent (a procedure counts its
+    PDUs, an encryption start its LL PDUs), each connection attempt and power cycle. The
+    liveness probes' scans are not steps."""
+    return sum(1 for e in trace.events
+               if (e.kind == ev.PDU and e.src == ev.TESTER) or e.kind in _ACTIONS)
+
+
 def execute(target: Target, program: Program, invariants: list[Invariant],
             central_models: dict[str, CentralModel], seed: int,
             context: dict[str, Any] | None = None, feedback: bool = True) -> ProgramRun:
@@ -43,7 +55,7 @@ def execute(target: Target, program: Program, invariants: list[Invariant],
     trace = Trace()
     monitors = [(inv.id, inv.new_monitor(context or {})) for inv in invariants]
     for _, m in monitors:
-        trace.subscribe(m.observe)
+        m.subscribe(trace)
     runner = Runner(target, central_models, seed, trace)
     run = ProgramRun(trace)
     try:
@@ -51,7 +63,7 @@ def execute(target: Target, program: Program, invariants: list[Invariant],
         runner.probe()
     except (TargetError, ValueError) as exc:
         run.error = str(exc)
-    run.steps = runner.steps
+    run.steps = count_steps(trace)
     for inv_id, m in monitors:
         verdict = m.finish()
         run.violations.extend((inv_id, v) for v in verdict.violations)

@@ -55,6 +55,8 @@ def key_authenticated(info: dict[str, Any]) -> bool | None:
 
 class AuthLevel(PairingMonitor):
     wants_att = True
+    KINDS = PairingMonitor.KINDS | {ev.ADV}
+    LAYERS = frozenset({"smp", "att"})
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -45,6 +45,13 @@ class Monitor:
     Subclasses set ``black_box = False`` if they read device state (emulator only)."""
 
     black_box = True
+    #: the event kinds this monitor reads (None: all), and for PDUs the layers (None: all)
+    KINDS: frozenset[str] | None = None
+    LAYERS: frozenset[str] | None = None
+
+    def subscribe(self, trace) -> None:
+        """Listen to ``trace`` for the events this monitor reads."""
+        trace.subscribe(self.observe, self.KINDS, self.LAYERS)
 
     def __init__(self, invariant_id: str, params: dict[str, Any] | None = None,
                  context: dict[str, Any] | None = None) -> None:

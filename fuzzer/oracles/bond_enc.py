@@ -14,6 +14,9 @@ from fuzzer.trace.events import Event
 
 
 class BondedReconnection(Monitor):
+    KINDS = frozenset({ev.BOND, ev.ADV, ev.CONNECT, ev.PDU, ev.ENCRYPTION, ev.DISCONNECT})
+    LAYERS = frozenset({"ll"})
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.bonds: dict[tuple[str, str], str] = {}  # (peer, device address) -> LTK hex

@@ -29,6 +29,9 @@ def _uuid_key(text: str) -> bytes:
 
 
 class EncryptedAttributeGate(Monitor):
+    KINDS = frozenset({ev.ADV, ev.CONNECT, ev.PDU})
+    LAYERS = frozenset({"att"})
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         declared = self.context.get("protected_characteristics", []) or []

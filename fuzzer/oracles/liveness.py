@@ -20,6 +20,9 @@ _LL_REQUESTS = {ll.LL_ENC_REQ, ll.LL_FEATURE_REQ, ll.LL_PING_REQ, ll.LL_LENGTH_R
 
 
 class Liveness(Monitor):
+    KINDS = frozenset({ev.PDU, ev.DISCONNECT, ev.CONNECT, ev.STEP, ev.SCAN_EMPTY, ev.ADV,
+                       ev.ENCRYPTION})
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.pending: Event | None = None

@@ -14,6 +14,8 @@ from fuzzer.trace.events import Event
 
 
 class LtkLeak(Monitor):
+    KINDS = frozenset({ev.KEY, ev.BOND, ev.PDU})
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.owner: dict[bytes, tuple[str, Event]] = {}  # key (on-air order) -> (peer, event)

@@ -123,6 +123,9 @@ class PairingMonitor(Monitor):
 
     #: Whether ATT PDUs are handed to ``on_att`` (decoded lazily by the subclass).
     wants_att = False
+    KINDS = frozenset({ev.PDU, ev.ENCRYPTION, ev.KEY, ev.BOND, ev.CONNECT, ev.DISCONNECT,
+                       ev.RESET})
+    LAYERS = frozenset({"smp"})
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -20,6 +20,7 @@ from fuzzer.trace.events import Event
 
 
 class ZeroLtk(PairingMonitor):
+    LAYERS = frozenset({"smp", "ll"})
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.devices: dict[bytes, set[str] | None] = {}  # key -> device addresses (None: any)

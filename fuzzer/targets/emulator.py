@@ -520,12 +520,18 @@ class EmulatorTarget(Target):
         total = int(float(seconds) * 1_000_000)
         if total < 0:
             raise TargetError("wait: seconds must not be negative")
-        end = self.device.clock.now + total
-        while self.device.clock.now < end:
+        clock = self.device.clock
+        end = clock.now + total
+        while clock.now < end:
             if self._conn is None:
-                self.device.clock.advance_to(end)
+                clock.advance_to(end)
                 break
-            self.device.clock.advance(min(CONN_INTERVAL * 1250, end - self.device.clock.now))
+            # Connection events pass; only a timer firing can make the device send anything,
+            # so jump to the next one (or the end) at a connection event boundary.
+            due = clock.next_due()
+            step = CONN_INTERVAL * 1250
+            target = end if due is None or due >= end else min(end, due + step)
+            clock.advance_to(target)
             self._drain()
             self._check_link()
 

@@ -114,18 +114,35 @@ class Event:
 
 
 class Trace:
-    """An append-only list of events with a step cursor; listeners see each event as it arrives."""
+    """An append-only list of events with a step cursor; listeners see each event as it arrives.
 
-    __slots__ = ("events", "step", "_listeners")
+    A listener may say which event kinds (and, for PDUs, which layers) it wants, so the fuzz
+    loop calls each monitor only for what concerns it."""
+
+    __slots__ = ("events", "step", "_subs", "_routes")
 
     def __init__(self) -> None:
         self.events: list[Event] = []
         self.step = -1
-        self._listeners: list = []
+        self._subs: list[tuple[Any, frozenset[str] | None, frozenset[str] | None]] = []
+        self._routes: dict[tuple[str, str | None], list] = {}
 
-    def subscribe(self, listener) -> None:
-        """Call ``listener(event)`` for every event added from now on."""
-        self._listeners.append(listener)
+    def subscribe(self, listener, kinds: frozenset[str] | None = None,
+                  layers: frozenset[str] | None = None) -> None:
+        """Call ``listener(event)`` for every event added from now on (of ``kinds``; PDUs of
+        ``layers``; None means all)."""
+        self._subs.append((listener, kinds, layers))
+        self._routes.clear()
+
+    def _route(self, kind: str, layer: str | None) -> list:
+        key = (kind, layer)
+        route = self._routes.get(key)
+        if route is None:
+            route = [fn for fn, kinds, layers in self._subs
+                     if (kinds is None or kind in kinds)
+                     and (kind != PDU or layers is None or layer in layers)]
+            self._routes[key] = route
+        return route
 
     def add(
         self,
@@ -140,7 +157,7 @@ class Trace:
     ) -> Event:
         ev = Event(len(self.events), t, kind, src, layer, data, air, link, info, self.step)
         self.events.append(ev)
-        for listener in self._listeners:
+        for listener in self._routes.get((kind, layer)) or self._route(kind, layer):
             listener(ev)
         return ev
 
