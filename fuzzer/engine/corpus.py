@@ -31,34 +31,54 @@ class Entry:
 class Corpus:
     """Programs kept for mutation, persisted in ``directory``."""
 
-    def __init__(self, directory: Path, procedures: set[str]) -> None:
+    def __init__(self, directory: Path, procedures: set[str], in_memory: int = 2000) -> None:
         self.directory = directory
         self.procedures = procedures
         self.entries: dict[str, Entry] = {}
+        self.in_memory = in_memory  # beyond this the weakest entries stay on disk only
+        self.on_disk = 0
+        self._seen_files: set[str] = set()
         directory.mkdir(parents=True, exist_ok=True)
 
     def __len__(self) -> int:
-        return len(self.entries)
+        return len(self.entries) + self.on_disk
+
+    def _evict(self, iteration: int) -> None:
+        """Keep memory flat: drop the entry least likely to be picked (its file remains)."""
+        if len(self.entries) <= self.in_memory:
+            return
+        weakest = min(self.entries.values(), key=lambda e: self._weight(e, iteration))
+        del self.entries[weakest.id]
+        self.on_disk += 1
+
+    @staticmethod
+    def _weight(e: Entry, iteration: int) -> float:
+        return (1 + e.new_transitions) * 0.5 ** ((iteration - e.iteration) / 2000) / (
+            1 + e.picked / 50)
 
     def add(self, program: Program, new_transitions: int, iteration: int) -> str:
         """Keep ``program`` (written atomically); returns its id."""
         data = program.to_dict()
         text = yaml.dump(data, Dumper=_Dumper, sort_keys=False, width=100)
         entry_id = hashlib.sha1(text.encode()).hexdigest()[:12]
-        if entry_id not in self.entries:
+        if entry_id not in self._seen_files:
             meta = {"new_transitions": new_transitions, "iteration": iteration}
+            self._seen_files.add(entry_id)
             write_atomic(self.directory / f"{entry_id}.yaml",
                          yaml.dump({"meta": meta, **data}, Dumper=_Dumper, sort_keys=False,
                                    width=100), durable=False)
             self.entries[entry_id] = Entry(entry_id, program, new_transitions, iteration)
+            self._evict(iteration)
         return entry_id
 
     def sync(self) -> int:
         """Load entries other workers (or an earlier run) wrote; returns how many."""
         added = 0
+        known = set(self.entries) | self._seen_files
         for path in sorted(self.directory.glob("*.yaml")):
-            if path.stem in self.entries:
+            if path.stem in known:
                 continue
+            self._seen_files.add(path.stem)
             try:
                 data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
                 meta = data.pop("meta", {}) if isinstance(data, dict) else {}
@@ -69,13 +89,15 @@ class Corpus:
                                             int(meta.get("new_transitions", 1)),
                                             int(meta.get("iteration", 0)))
             added += 1
+            self._evict(int(meta.get("iteration", 0)))
         return added
 
     def pick(self, rng: random.Random, iteration: int) -> Entry:
         """An entry, favouring those that found many new transitions recently."""
         entries = list(self.entries.values())
-        weights = [(1 + e.new_transitions) * 0.5 ** ((iteration - e.iteration) / 2000)
-                   / (1 + e.picked / 50) for e in entries]
+        if len(entries) > 64:  # a weighted choice among a random sample keeps this O(1)
+            entries = rng.sample(entries, 64)
+        weights = [self._weight(e, iteration) for e in entries]
         entry = rng.choices(entries, weights=weights)[0]
         entry.picked += 1
         return entry

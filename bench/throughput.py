@@ -1,0 +1,147 @@
+"""Throughput benchmark: steps per second of the default campaign on the emulator, with every
+invariant watching and the trace recorded, on one worker and on two; where the time goes; and
+memory over a long run.
+
+    python bench/throughput.py [--seconds 60] [--memory-minutes 10] [--device nrf52-reference]
+
+A step is one tester action the device processes (a PDU, a connection, a power cycle); a
+scripted procedure counts its PDUs. Traces stay in memory per program and reach disk only for
+findings. Prints a Markdown table and writes it to bench/throughput.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def campaign(device: str, seconds: float, workers: int, out: Path) -> dict:
+    cmd = [sys.executable, "-m", "fuzzer", "fuzz", "--device", device, "--time", str(seconds),
+           "--workers", str(workers), "--seed", "1", "--out", str(out), "--quiet"]
+    subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   check=False)
+    return json.loads((out / "report.json").read_text())
+
+
+def breakdown(device: str, seconds: float) -> dict[str, float]:
+    """Share of time per part on one worker: the same programs run with and without the
+    oracles, and the cost of recording events measured on its own."""
+    from fuzzer import fuzzcmd
+    from fuzzer.engine.campaign import Budget, Campaign
+    from fuzzer.engine.execute import execute
+    from fuzzer.engine.procedures import PROCEDURES
+    from fuzzer.profiles import resolve_profile
+    from fuzzer.trace.events import Trace
+
+    common = fuzzcmd._load_common(None)
+    target = fuzzcmd._target("emulator", resolve_profile(device), 1)
+    with tempfile.TemporaryDirectory() as out:
+        c = Campaign(common["config"], target, {"name": device}, common["invariants"],
+                     common["central"], common["models"], set(PROCEDURES), Path(out), 1,
+                     Budget(seconds, None))
+        c.run()
+        programs = [e.program for e in list(c.corpus.entries.values())[:300]]
+    timing = {}
+    for label, invariants in (("with oracles", common["invariants"]), ("no oracles", [])):
+        start, steps, events = time.perf_counter(), 0, 0
+        for i, program in enumerate(programs):
+            run = execute(target, program, invariants, common["central"], i,
+                          common["config"].expectations)
+            steps += run.steps
+            events += len(run.trace)
+        timing[label] = (time.perf_counter() - start, steps, events)
+    total, steps, events = timing["with oracles"]
+    plain = timing["no oracles"][0]
+    trace = Trace()
+    t0 = time.perf_counter()
+    for i in range(events):
+        trace.add(i, "pdu", "tester", "att", b"\x0a\x03\x00")
+    trace_s = time.perf_counter() - t0
+    engine = c.stats.time_in["engine"] / max(1, c.stats.steps) * steps
+    whole = total + engine
+    return {"target (emulator + tester radio)": (plain - trace_s) / whole,
+            "oracles (14 monitors)": (total - plain) / whole,
+            "trace (recording events)": trace_s / whole,
+            "engine (choose, mutate, feedback)": engine / whole}
+
+
+def memory(device: str, minutes: float) -> list[tuple[float, float]]:
+    """RSS of a one-worker campaign sampled every 10 s."""
+    with tempfile.TemporaryDirectory() as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "fuzzer", "fuzz", "--device", device, "--time",
+             str(minutes * 60), "--seed", "2", "--out", out, "--quiet"], cwd=ROOT,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        samples = []
+        start = time.monotonic()
+        while proc.poll() is None:
+            time.sleep(10)
+            try:
+                samples.append((time.monotonic() - start, rss_mb(proc.pid)))
+            except OSError:
+                break
+        report = json.loads((Path(out) / "report.json").read_text())
+    return samples, report
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--memory-minutes", type=float, default=10.0)
+    ap.add_argument("--device", default="nrf52-reference")
+    ap.add_argument("--out", default=str(ROOT / "bench" / "throughput.md"))
+    args = ap.parse_args()
+    lines = [f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+             f"Python {platform.python_version()}; device {args.device}; default campaign; "
+             f"{args.seconds:.0f} s per run.", ""]
+    with tempfile.TemporaryDirectory() as tmp:
+        one = campaign(args.device, args.seconds, 1, Path(tmp) / "one")
+        two = campaign(args.device, args.seconds, 2, Path(tmp) / "two")
+    r1, r2 = one["stats"]["steps_per_s"], two["stats"]["steps_per_s"]
+    lines += ["| workers | steps | steps/s | transitions | corpus |",
+              "| --- | --- | --- | --- | --- |",
+              f"| 1 | {one['stats']['steps']} | {r1:.0f} | {one['stats']['transitions']} | "
+              f"{one['stats']['corpus']} |",
+              f"| 2 | {two['stats']['steps']} | {r2:.0f} | {two['stats']['transitions']} | "
+              f"{two['stats']['corpus']} |", "",
+              f"Two workers: {r2 / r1:.2f}x one worker.", ""]
+    parts = breakdown(args.device, min(args.seconds, 20))
+    lines += ["| where the time goes (one worker) | share |", "| --- | --- |"]
+    lines += [f"| {k} | {v:.0%} |" for k, v in parts.items()]
+    lines.append("")
+    if args.memory_minutes > 0:
+        samples, report = memory(args.device, args.memory_minutes)
+        window = [mb for t, mb in samples if t >= 120]
+        if window:
+            lo, hi = min(window), max(window)
+            lines += [f"Memory (RSS) of a {args.memory_minutes:.0f}-minute one-worker campaign "
+                      f"({report['stats']['steps']} steps, {report['stats']['steps_per_s']:.0f} "
+                      f"steps/s): from minute 2 to the end between {lo:.1f} and {hi:.1f} MB, "
+                      f"a spread of {(hi - lo) / lo:.1%}.", "",
+                      "| minute | RSS MB |", "| --- | --- |"]
+            lines += [f"| {t / 60:.1f} | {mb:.1f} |" for t, mb in samples[::6]]
+    text = "\n".join(lines) + "\n"
+    Path(args.out).write_text(text, encoding="utf-8")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
