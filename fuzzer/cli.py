@@ -13,6 +13,7 @@ from fuzzer import __version__
 from fuzzer.engine.central import load_models
 from fuzzer.engine.check import combine, run_check, run_conformance, select_suites
 from fuzzer.engine.conformance import DeviceInfo
+from fuzzer.errors import UsageError
 from fuzzer.oracles.invariants import load_invariants
 from fuzzer.paths import specs_dir
 from fuzzer.profiles import builtin_profiles, resolve_profile
@@ -25,10 +26,6 @@ from fuzzer.trace.jsonl import write_jsonl
 from fuzzer.trace.pcap import write_pcap
 
 EXIT_OK, EXIT_VIOLATION, EXIT_USAGE = 0, 1, 2
-
-
-class UsageError(Exception):
-    """Bad usage: exit 2 with this message."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -80,11 +77,6 @@ def main(argv: list[str] | None = None) -> int:
     except (SpecError, UsageError, TargetError) as exc:
         print(f"blefuzz: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except Exception as exc:  # noqa: BLE001 - fuzzcmd's own UsageError
-        if type(exc).__name__ == "UsageError":
-            print(f"blefuzz: error: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-        raise
         print(f"blefuzz: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     return EXIT_USAGE

@@ -21,6 +21,7 @@ from fuzzer.engine.minimize import minimize
 from fuzzer.engine.models import load_models
 from fuzzer.engine.procedures import PROCEDURES
 from fuzzer.engine.program import Program
+from fuzzer.errors import UsageError
 from fuzzer.oracles.invariants import load_invariants
 from fuzzer.paths import specs_dir
 from fuzzer.profiles import resolve_profile
@@ -28,10 +29,6 @@ from fuzzer.report import fuzz_report, json_report
 from fuzzer.schema import SpecError
 from fuzzer.targets.emulator import EmulatorTarget
 from fuzzer.trace.atomic import write_atomic
-
-
-class UsageError(Exception):
-    """Bad usage: exit 2 with this message."""
 
 
 def add_parsers(sub: Any) -> None:
