@@ -11,6 +11,7 @@ rely on :class:`InvalidPublicKey` rather than on the backend's checks.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from dataclasses import dataclass
 
@@ -19,6 +20,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from .aes import BoundedCache
 
 __all__ = [
+    "compute_dhkey",
+    "pooled_keypair",
     "DEBUG_PRIVATE_KEY",
     "DEBUG_PUBLIC_X",
     "DEBUG_PUBLIC_Y",
@@ -131,7 +134,47 @@ def is_on_curve(x_le: bytes, y_le: bytes) -> bool:
     return _on_curve(int.from_bytes(x_le, "little"), int.from_bytes(y_le, "little"))
 
 
+_DHKEYS: dict[tuple[int, bytes, bytes], bytes] = {}
+_DHKEYS_MAX = 1 << 16
+
+
 def dhkey(private: int, peer_x: bytes, peer_y: bytes) -> bytes:
+    """:func:`compute_dhkey`, remembered for the key pairs the fuzz loop meets again (pooled
+    key pairs make the same pairs recur; an ECDH costs about 60 µs)."""
+    key = (private, peer_x, peer_y)
+    found = _DHKEYS.get(key)
+    if found is None:
+        found = compute_dhkey(private, peer_x, peer_y)  # raises for an invalid key: not kept
+        if len(_DHKEYS) >= _DHKEYS_MAX:
+            _DHKEYS.clear()
+        _DHKEYS[key] = found
+    return found
+
+
+_POOL: dict[tuple[str, int], KeyPair] = {}
+POOL_SIZE = 256
+
+
+def pooled_keypair(index: int, pool: str = "device") -> KeyPair:
+    """Key pair number ``index`` (mod POOL_SIZE) of the fixed pool ``pool``, made on first
+    use (separate pools keep the two sides of a pairing from drawing the same pair).
+
+    The emulator and the tester draw a key pair per pairing from this pool (with their seeded
+    random streams) instead of generating one: the values are real P-256 key pairs, and the
+    DHKeys between them are computed once (:func:`dhkey`), which keeps LE Secure Connections
+    cheap in the fuzz loop. A device that kept one key pair across pairings is modelled
+    separately (a flaw), not by this pool.
+    """
+    key = (pool, index % POOL_SIZE)
+    pair = _POOL.get(key)
+    if pair is None:
+        seed = hashlib.sha256(f"blefuzz-p256-{pool}-{key[1]}".encode()).digest()
+        pair = generate_keypair(seed)
+        _POOL[key] = pair
+    return pair
+
+
+def compute_dhkey(private: int, peer_x: bytes, peer_y: bytes) -> bytes:
     """Return the DHKey (32 bytes little-endian) between ``private`` and a peer key.
 
     Vol 3 Part H 2.3.5.6.1: DHKey = P256(SKa, PKb), the X coordinate of the

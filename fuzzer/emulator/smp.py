@@ -472,7 +472,7 @@ class SecurityManager:
         (2.3.5.6.1), else a fresh one."""
         if self.config.debug_mode:
             return p256.keypair_from_private(p256.DEBUG_PRIVATE_KEY)
-        return p256.generate_keypair(self._random(32))
+        return p256.pooled_keypair(self.rng.getrandbits(16))
 
     def _is_echo(self, x: bytes) -> bool:
         """Whether the peer sent our own public key back (its X coordinate)."""

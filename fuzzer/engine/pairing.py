@@ -215,7 +215,7 @@ def _own_keypair(ctx: _Ctx) -> p256.KeyPair:
         return p256.keypair_from_private(p256.DEBUG_PRIVATE_KEY)
     if opts.oob_private_key:
         return p256.keypair_from_private(int(opts.oob_private_key, 16))
-    return p256.generate_keypair(ctx.runner.random_bytes(32))
+    return p256.pooled_keypair(ctx.runner.rng.getrandbits(16), pool="tester")
 
 
 def _secure_connections(ctx: _Ctx, method: str, size: int) -> tuple[bytes, list[Event]]:

@@ -19,6 +19,12 @@ def _signature(fn: Any) -> inspect.Signature:
     return inspect.signature(fn)
 
 
+@functools.lru_cache(maxsize=1024)
+def _check_args(fn: Any, names: tuple[str, ...]) -> None:
+    """Raise TypeError if ``fn`` cannot take these keyword arguments (cached per name set)."""
+    _signature(fn).bind(None, **dict.fromkeys(names))
+
+
 class ProcedureFailed(Exception):
     """An honest procedure could not go on (the device refused or did not answer)."""
 
@@ -61,7 +67,7 @@ class Runner:
         if step.op in PROCEDURES:
             fn = PROCEDURES[step.op]
             try:
-                _signature(fn).bind(self, **step.args)
+                _check_args(fn, tuple(step.args))
             except TypeError as exc:
                 raise TargetError(f"step {index} ({step.op}): {exc}") from exc
         try:

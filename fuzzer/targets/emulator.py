@@ -46,10 +46,10 @@ def _signature_of(func: Any) -> inspect.Signature:
     return inspect.signature(func)
 
 
-def _signature(handler: Any) -> inspect.Signature:
-    """The (cached) signature of a bound step handler."""
-    return _signature_of(handler.__func__).replace(
-        parameters=list(_signature_of(handler.__func__).parameters.values())[1:])
+@functools.lru_cache(maxsize=256)
+def _check_args(func: Any, names: tuple[str, ...]) -> None:
+    """Raise TypeError if the step handler cannot take these arguments (cached per name set)."""
+    _signature_of(func).bind(None, **dict.fromkeys(names))
 
 
 def _parse_hex(value: Any, name: str, size: int | None = None) -> bytes:
@@ -131,7 +131,7 @@ class EmulatorTarget(Target):
         if handler is None or step.op not in self.capabilities:
             raise TargetError(f"the emulator target has no step {step.op!r}")
         try:
-            _signature(handler).bind(**step.args)
+            _check_args(handler.__func__, tuple(step.args))
         except TypeError as exc:
             raise TargetError(f"step {step.op}: {exc}") from exc
         start = len(self.trace.events)
