@@ -23,7 +23,7 @@ from fuzzer.engine.procedures import PROCEDURES
 from fuzzer.engine.program import Program
 from fuzzer.errors import UsageError
 from fuzzer.oracles.invariants import load_invariants
-from fuzzer.paths import specs_dir
+from fuzzer.paths import corpora_dir, specs_dir
 from fuzzer.profiles import resolve_profile
 from fuzzer.report import fuzz_report, json_report
 from fuzzer.schema import SpecError
@@ -89,6 +89,12 @@ def _load_common(campaign_path: str | None) -> dict[str, Any]:
     return {"config": config, "invariants": invariants, "models": chosen, "central": central}
 
 
+def _seed_programs() -> list[Program]:
+    """The seed programs in corpora/, validated (a bad one names its file)."""
+    return [Program.load(path, set(PROCEDURES))
+            for path in sorted(corpora_dir().glob("*.yaml"))]
+
+
 def _target(spec: str, profile: DeviceProfile, seed: int) -> EmulatorTarget:
     if spec != "emulator":
         raise UsageError(f"--target {spec}: only the emulator target is available in this "
@@ -119,6 +125,8 @@ def _worker(args: dict[str, Any], worker: int, queue: Any) -> None:
                         args["seed"] + worker * 7919, Budget(args["time"], args["steps"]),
                         args["strategy"], worker, progress)
     campaign.resume()
+    if args["strategy"] != "random":
+        campaign.seed_corpus(_seed_programs())
     campaign.run()
     if queue is not None:
         queue.put((worker, "done"))

@@ -16,3 +16,14 @@ def specs_dir() -> Path:
     if (here / "invariants.yaml").is_file():
         return here
     return Path(sys.prefix) / "share" / "blefuzz" / "specs"
+
+
+def corpora_dir() -> Path:
+    """The seed programs (corpora/), beside specs/."""
+    env = os.environ.get("BLEFUZZ_CORPORA")
+    if env:
+        return Path(env)
+    here = Path(__file__).resolve().parent.parent / "corpora"
+    if here.is_dir():
+        return here
+    return Path(sys.prefix) / "share" / "blefuzz" / "corpora"

@@ -224,3 +224,27 @@ def test_engine_reads_no_profile_hints() -> None:
         text = path.read_text()
         assert "fuzzer.emulator" not in text and ".flaws" not in text, path
     assert os.path.isdir(engine)
+
+
+def test_seed_corpus_programs_run_and_the_story_one_violates() -> None:
+    from fuzzer.engine.central import load_models as load_centrals
+    from fuzzer.engine.execute import execute
+    from fuzzer.oracles.invariants import load_invariants
+    from fuzzer.paths import corpora_dir
+    from fuzzer.profiles import resolve_profile
+    from fuzzer.targets.emulator import EmulatorTarget
+
+    invariants = load_invariants(specs_dir() / "invariants.yaml")
+    centrals = load_centrals(specs_dir() / "centrals")
+    programs = {p.stem: Program.load(p, set(PROCEDURES))
+                for p in sorted(corpora_dir().glob("*.yaml"))}
+    assert len(programs) >= 10
+    clean = EmulatorTarget(resolve_profile("nrf52-reference"))
+    for name, program in programs.items():
+        run = execute(clean, program, invariants, centrals, 1)
+        assert run.error is None and not run.violations, (name, run.violations)
+        assert not [e for e in run.trace if e.kind == "note"
+                    and "did not complete" in e.info["text"]], name
+    story = EmulatorTarget(resolve_profile(STORY))
+    run = execute(story, programs["lost-bond-bootloader"], invariants, centrals, 1)
+    assert ("BOND-ENC", "LL_REJECT_IND:6") in run.signatures()

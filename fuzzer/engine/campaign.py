@@ -204,6 +204,13 @@ class Campaign:
                     "steps": len((data.get("program") or {}).get("steps", [])),
                     "found": data.get("found", {})}
 
+    def seed_corpus(self, programs: list[Program]) -> None:
+        """Start a fresh corpus from seed programs (corpora/), so mutation begins from honest
+        sessions of every procedure."""
+        if len(self.corpus) == 0:
+            for program in programs:
+                self.corpus.add(program, 1, 0)
+
     def save_state(self) -> None:
         self.stats.transitions = len(self.coverage)
         self.stats.corpus = len(self.corpus)
