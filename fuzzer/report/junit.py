@@ -36,7 +36,8 @@ def _suite_of(result: dict[str, Any]) -> str:
 def render(report: dict[str, Any]) -> str:
     """The JUnit XML document for a report.json mapping."""
     device = report.get("device", {}).get("name", "")
-    root = ET.Element("testsuites", name=f"blefuzz check {device}".strip())
+    root = ET.Element("testsuites",
+                      name=f"blefuzz {report.get('command', 'check')} {device}".strip())
     groups: dict[str, list[dict[str, Any]]] = {}
     for r in report.get("results", []):
         groups.setdefault(_suite_of(r), []).append(r)
