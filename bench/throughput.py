@@ -94,9 +94,11 @@ def memory(device: str, minutes: float) -> list[tuple[float, float]]:
         while proc.poll() is None:
             time.sleep(10)
             try:
-                samples.append((time.monotonic() - start, rss_mb(proc.pid)))
+                mb = rss_mb(proc.pid)
             except OSError:
                 break
+            if mb > 0:  # 0 once the process has exited
+                samples.append((time.monotonic() - start, mb))
         report = json.loads((Path(out) / "report.json").read_text())
     return samples, report
 
