@@ -37,7 +37,7 @@ from fuzzer.engine.findings import Finding, evidence_of, finding_id, save_findin
 from fuzzer.engine.minimize import minimize
 from fuzzer.engine.models import StateModel
 from fuzzer.engine.mutate import DEFAULT_WEIGHTS, Mutator
-from fuzzer.engine.program import EXPECTATIONS_SCHEMA, PEER_SCHEMA, PeerSpec, Program
+from fuzzer.engine.program import EXPECTATIONS_SCHEMA, PeerSpec, Program, parse_peers
 from fuzzer.engine.vocabulary import random_step
 from fuzzer.oracles.invariants import Invariant
 from fuzzer.schema import Field, SpecError, load_yaml, validate
@@ -94,10 +94,7 @@ class CampaignConfig:
                 raise SpecError(source, f"mutation_weights.{name}",
                                 f"unknown mutation; expected one of: "
                                 f"{', '.join(DEFAULT_WEIGHTS)}")
-        peers = {}
-        for name, spec in v["peers"].items():
-            p = validate(spec, PEER_SCHEMA, source, f"peers.{name}.")
-            peers[name] = PeerSpec(name, p["address"].upper(), p["address_type"], p["model"])
+        peers = parse_peers(v["peers"], source)
         return cls(v["name"], v["models"], v["invariants"], v.get("time_s"), v.get("steps"),
                    float(v["generate"]), tuple(v["mutations_per_program"]),
                    v["max_program_steps"], tuple(v["random_tail"]), v["mutation_weights"],

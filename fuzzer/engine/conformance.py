@@ -90,7 +90,7 @@ from typing import Any
 
 from fuzzer.engine.central import MODEL_SCHEMA, CentralModel
 from fuzzer.engine.procedures import PROCEDURES
-from fuzzer.engine.program import PEER_SCHEMA, PeerSpec, Program, ProgramStep
+from fuzzer.engine.program import PeerSpec, Program, ProgramStep, parse_peers
 from fuzzer.engine.runner import Runner
 from fuzzer.oracles.base import ERROR, FAIL, INCONCLUSIVE, PASS, Monitor, Verdict
 from fuzzer.protocol import att, ll, smp
@@ -307,13 +307,7 @@ def load_conformance_suite(path: str | Path) -> ConformanceSuite:
     """One suite file, validated; errors name the file and the key."""
     v = validate(load_yaml(path), SUITE_SCHEMA, path)
     models = {str(n): _model(str(n), d, path, f"centrals.{n}") for n, d in v["centrals"].items()}
-    peers = {}
-    for name, spec in v["peers"].items():
-        p = validate(spec, PEER_SCHEMA, path, f"peers.{name}.")
-        peers[str(name)] = PeerSpec(str(name), p["address"].upper(), p["address_type"],
-                                    p["model"])
-    if not peers:
-        raise SpecError(path, "peers", "at least one peer is needed")
+    peers = parse_peers(v["peers"], path)
     cases, seen = [], set()
     for i, raw in enumerate(v["cases"]):
         key = f"cases[{i}]"

@@ -64,6 +64,18 @@ class PeerSpec:
     model: str = "ios"
 
 
+def parse_peers(data: dict, source: str | Path) -> dict[str, PeerSpec]:
+    """The ``peers`` mapping of a program, suite or campaign, validated (at least one)."""
+    peers = {}
+    for name, spec in data.items():
+        p = validate(spec, PEER_SCHEMA, source, f"peers.{name}.")
+        peers[str(name)] = PeerSpec(str(name), p["address"].upper(), p["address_type"],
+                                    p["model"])
+    if not peers:
+        raise SpecError(source, "peers", "at least one peer is needed")
+    return peers
+
+
 @dataclass
 class Program:
     """Peers and steps; what the tester does to the device, in order."""
@@ -97,13 +109,7 @@ class Program:
             "steps": Field(list, required=True),
         }
         v = validate(data, schema, source)
-        peers = {}
-        for name, spec in v["peers"].items():
-            p = validate(spec, PEER_SCHEMA, source, f"peers.{name}.")
-            peers[str(name)] = PeerSpec(str(name), p["address"].upper(), p["address_type"],
-                                        p["model"])
-        if not peers:
-            raise SpecError(source, "peers", "at least one peer is needed")
+        peers = parse_peers(v["peers"], source)
         known_ops = PRIMITIVES | procedures
         steps = []
         for i, raw in enumerate(v["steps"]):
