@@ -53,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     fuzzcmd.add_parsers(sub)
     r = sub.add_parser("report", help="render report.md again from a results folder")
     r.add_argument("results_dir")
+    r.add_argument("--junit", metavar="FILE", help="also write JUnit XML to FILE")
     return p
 
 
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "check":
             return _check(args, argv if argv is not None else sys.argv[1:])
         if args.command == "report":
-            return _report(Path(args.results_dir))
+            return _report(Path(args.results_dir), args.junit)
         from fuzzer import fuzzcmd
 
         argv_list = argv if argv is not None else sys.argv[1:]
@@ -258,12 +259,20 @@ def _print_results(report: dict[str, Any], out: Path) -> None:
                   f"{s['error']} errors; results in {out}")
 
 
-def _report(results_dir: Path) -> int:
+def _report(results_dir: Path, junit_file: str | None = None) -> int:
     try:
         report = json_report.read_json(results_dir / "report.json")
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
-    write_atomic(results_dir / "report.md", markdown.render(report))
+    if report.get("command") == "fuzz":
+        from fuzzer.report import fuzz_report
+
+        text = fuzz_report.render(report)
+    else:
+        text = markdown.render(report)
+    write_atomic(results_dir / "report.md", text)
+    if junit_file:
+        junit.write_junit(Path(junit_file), report)
     print(f"rendered {results_dir / 'report.md'}")
     s = report.get("summary", {})
     return EXIT_VIOLATION if s.get("fail", 0) + s.get("error", 0) else EXIT_OK

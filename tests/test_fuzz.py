@@ -248,3 +248,14 @@ def test_seed_corpus_programs_run_and_the_story_one_violates() -> None:
     story = EmulatorTarget(resolve_profile(STORY))
     run = execute(story, programs["lost-bond-bootloader"], invariants, centrals, 1)
     assert ("BOND-ENC", "LL_REJECT_IND:6") in run.signatures()
+
+
+def test_report_renders_a_fuzz_folder_again(campaign: Path, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(campaign, copy)
+    (copy / "report.md").unlink()
+    assert main(["report", str(copy), "--junit", str(tmp_path / "j.xml")]) == 1
+    assert (copy / "report.md").read_text() == (campaign / "report.md").read_text()
+    assert "<testsuites" in (tmp_path / "j.xml").read_text()
