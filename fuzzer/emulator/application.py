@@ -13,7 +13,7 @@ from fuzzer.protocol import gatt, ll, nordic_dfu
 BOOTLOADER_DFU_START = 0xB1
 # ble_dfu.c: a Control Point write with notifications disabled is refused with this ATT error
 CCCD_IMPROPERLY_CONFIGURED = 0xFD
-INSUFFICIENT_AUTHENTICATION = 0x05  # ATT error (Vol 3 Part F 3.4.1.1)
+INSUFFICIENT_AUTHORIZATION = 0x08  # ATT error (Vol 3 Part F 3.4.1.1)
 HEART_RATE_SERVICE = 0x180D
 BODY_SENSOR_LOCATION = 0x2A38
 SERIAL_NUMBER_STRING = 0x2A25
@@ -70,8 +70,9 @@ class NordicApplication(Firmware):
         if self.profile.bootloader.bond_policy == "shared" and (
                 not sec.encrypted or self.host is None or self.host.current_bond is None):
             # Bond sharing hands the peer's bond to the bootloader: only a bonded peer on an
-            # encrypted link may start DFU (an unbonded one would leave nothing to share).
-            return INSUFFICIENT_AUTHENTICATION
+            # encrypted link is authorized to start DFU (an unbonded one would leave nothing to
+            # share); the application's own authorization, not a security level.
+            return INSUFFICIENT_AUTHORIZATION
         if value[:1] == bytes([nordic_dfu.START_DFU]):
             # dfu_app_handler.c bootloader_start(): prepare, hand over, reset into the bootloader
             self.device.clock.schedule(RESET_DELAY_US, self._enter_bootloader)
