@@ -78,8 +78,6 @@ def main(argv: list[str] | None = None) -> int:
     except (SpecError, UsageError, TargetError) as exc:
         print(f"blefuzz: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-        print(f"blefuzz: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
     return EXIT_USAGE
 
 
@@ -137,15 +135,17 @@ def _out_dir(args: argparse.Namespace, device: str) -> Path:
 def device_info(profile) -> DeviceInfo:
     """What the conformance suites may know of a device profile: features for ``requires``
     and facts for ``$device.NAME``."""
+    from fuzzer.emulator import controller
     from fuzzer.emulator.profile import BT_VERSIONS
 
     sec = profile.security
     version = BT_VERSIONS[profile.bluetooth_version]
+    bits = controller.default_features(version)  # what the emulated controller will claim
     features = {"le_encryption"}
-    if version >= BT_VERSIONS["4.1"]:
+    if bits & controller.FEATURE_LE_PING:
         features.add("le_ping")
-    if version >= BT_VERSIONS["4.2"]:
-        features.add("data_length_extension")  # every 4.2+ SoftDevice (S132, S140) has it
+    if bits & controller.FEATURE_DATA_LENGTH_EXTENSION:
+        features.add("data_length_extension")
     if getattr(sec, "secure_connections", False):
         features.add("secure_connections")
     if getattr(sec, "passkey", None) is not None:

@@ -29,7 +29,7 @@ from fuzzer.emulator.data_channel import (
 from fuzzer.protocol import l2cap, ll
 
 # Bluetooth Core versions as carried in LL_VERSION_IND (Assigned Numbers)
-BT_4_0, BT_4_1, BT_4_2, BT_5_0 = 6, 7, 8, 9
+BT_4_0, BT_4_1, BT_4_2 = ll.VERSIONS["4.0"], ll.VERSIONS["4.1"], ll.VERSIONS["4.2"]
 NORDIC_COMPANY_ID = ll.COMPANY_NORDIC
 
 # LE feature bits (Vol 6 Part B 4.6)

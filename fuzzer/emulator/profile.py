@@ -9,9 +9,10 @@ from typing import Any
 
 from fuzzer.emulator.components import DEFAULTS, ComponentError, known_flaws, load_class
 from fuzzer.emulator.smp import IO_CAPABILITIES
+from fuzzer.protocol import ll
 from fuzzer.schema import Field, SpecError, bd_addr_check, hex_check, load_yaml, validate
 
-BT_VERSIONS = {"4.0": 6, "4.1": 7, "4.2": 8, "5.0": 9, "5.1": 10, "5.2": 11, "5.3": 12}
+BT_VERSIONS = ll.VERSIONS
 
 SCHEMA: dict[str, Field] = {
     "name": Field(str, required=True),

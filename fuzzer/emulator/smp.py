@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from fuzzer.crypto import p256
 from fuzzer.crypto.legacy import c1, s1
@@ -29,8 +29,7 @@ from fuzzer.protocol import smp
 SMP_TIMEOUT_US = 30_000_000  # Vol 3 Part H 3.4
 PASSKEY_ROUNDS = 20  # Vol 3 Part H 2.3.5.6.3
 
-IO_DISPLAY_ONLY, IO_DISPLAY_YES_NO, IO_KEYBOARD_ONLY, IO_NO_INPUT_NO_OUTPUT, IO_KEYBOARD_DISPLAY = (
-    range(5))
+IO_NO_INPUT_NO_OUTPUT, IO_KEYBOARD_DISPLAY = pm.NO_INPUT_NO_OUTPUT, pm.KEYBOARD_DISPLAY
 IO_CAPABILITIES = pm.IO_CAPABILITY_CODES
 JUST_WORKS = pm.JUST_WORKS
 KEY_BITS = {"enc": smp.KEY_DIST_ENC_KEY, "id": smp.KEY_DIST_ID_KEY, "sign": smp.KEY_DIST_SIGN_KEY}
@@ -125,7 +124,6 @@ class _Pairing:
     ltk: bytes = b""
     debug_key: bool = False
     new_bond: Bond | None = None
-    keys_seen: set = field(default_factory=set)
 
 
 class SecurityManager:

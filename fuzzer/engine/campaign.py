@@ -173,8 +173,10 @@ class Campaign:
         self.found: dict[tuple[str, str], dict[str, Any]] = {}
         self.stats = Stats()
         model_steps = [s for m in state_models for s in m.steps()]
-        self.mutator_weights = config.mutation_weights
-        self.model_steps = model_steps
+        # one mutator for the campaign; each iteration hands it that iteration's random stream
+        self.mutator = Mutator(random.Random(0), self.capabilities, self.peers, model_steps,
+                               config.mutation_weights, config.max_program_steps)
+        self._start = time.perf_counter()
         self.state_file = out / f"state-{worker}.json"
 
     # --- persistence ----------------------------------------------------------------------------
@@ -249,8 +251,8 @@ class Campaign:
 
     def next_program(self, rng: random.Random) -> Program:
         cfg = self.config
-        mutator = Mutator(rng, self.capabilities, self.peers, self.model_steps,
-                          self.mutator_weights, cfg.max_program_steps)
+        mutator = self.mutator
+        mutator.rng = rng
         if self.strategy == "random":
             n = rng.randint(1, cfg.max_program_steps)
             steps = [random_step(rng, self.capabilities, self.peers) for _ in range(n)]
@@ -320,7 +322,7 @@ class Campaign:
             violation = next(v for inv, v in run.violations if (inv, v.signature) == key)
         small.name = fid
         inv = next(i for i in self.invariants if i.id == invariant_id)
-        elapsed = time.perf_counter() - getattr(self, "_start", time.perf_counter())
+        elapsed = time.perf_counter() - self._start
         # what goes in the file is deterministic for a seed; the wall time only in the report
         found = {"iteration": self.stats.iterations, "steps": self.stats.steps,
                  "worker": self.worker, "strategy": self.strategy,

@@ -90,12 +90,12 @@ from typing import Any
 
 from fuzzer.engine.central import MODEL_SCHEMA, CentralModel
 from fuzzer.engine.procedures import PROCEDURES
-from fuzzer.engine.program import PeerSpec, Program, ProgramStep, parse_peers
+from fuzzer.engine.program import PeerSpec, Program, ProgramStep, parse_peers, parse_step
 from fuzzer.engine.runner import Runner
 from fuzzer.oracles.base import ERROR, FAIL, INCONCLUSIVE, PASS, Monitor, Verdict
 from fuzzer.protocol import att, ll, smp
 from fuzzer.protocol.codec import Codec
-from fuzzer.schema import Field, SpecError, load_yaml, validate, validate_value
+from fuzzer.schema import Field, SpecError, load_yaml, validate
 from fuzzer.targets.base import PRIMITIVES, Target, TargetError
 from fuzzer.trace import events as ev
 from fuzzer.trace.describe import decode, evidence_event
@@ -255,19 +255,8 @@ def encode_pdu(layer: str, pdu: Any, fields: dict[str, Any] | None = None,
 
 
 def _load_step(raw: Any, source: str | Path, key: str, peers: dict[str, PeerSpec]) -> ProgramStep:
-    if not isinstance(raw, dict) or "op" not in raw:
-        raise SpecError(source, key, "expected a mapping with an 'op'")
-    args = dict(raw)
-    op = args.pop("op")
-    label = args.pop("label", "")
-    validate_value(label, Field(str), source, key + ".label")
-    known = PRIMITIVES | set(PROCEDURES)
-    if op not in known:
-        raise SpecError(source, key + ".op",
-                        f"unknown step {op!r}; expected one of: {', '.join(sorted(known))}")
-    if args.get("peer") is not None and args["peer"] not in peers:
-        raise SpecError(source, key + ".peer", f"unknown peer {args['peer']!r}; declared: "
-                                               f"{', '.join(peers)}")
+    step = parse_step(raw, source, key, PRIMITIVES | set(PROCEDURES), peers)
+    op, args, label = step.op, step.args, step.label
     if op in CODECS and "pdu" in args:
         extra = set(args) - {"pdu", "fields", "truncate", "append"}
         if extra:

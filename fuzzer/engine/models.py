@@ -24,9 +24,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from fuzzer.engine.program import ProgramStep
+from fuzzer.engine.program import ProgramStep, parse_step
 from fuzzer.schema import Field, SpecError, load_yaml, validate
 from fuzzer.targets.base import PRIMITIVES
 
@@ -120,14 +119,8 @@ def load_model(path: str | Path, procedures: set[str]) -> StateModel:
     for i, raw in enumerate(v["transitions"]):
         key = f"transitions[{i}]"
         t = validate(raw, TRANSITION_SCHEMA, path, key + ".")
-        args: dict[str, Any] = dict(t["step"])
-        op = args.pop("op", None)
-        label = args.pop("label", "")
-        if op not in known_ops:
-            raise SpecError(path, key + ".step.op", f"unknown step {op!r}; expected one of: "
-                                                    f"{', '.join(sorted(known_ops))}")
-        transitions.append(Transition(t["from"], t["to"], ProgramStep(op, args, label),
-                                      float(t["weight"])))
+        step = parse_step(t["step"], path, key + ".step", known_ops)
+        transitions.append(Transition(t["from"], t["to"], step, float(t["weight"])))
     model = StateModel(v["name"], v["description"], v["requires"], v["start"], transitions,
                        v["fuzz_from"], str(path))
     states = model.states

@@ -6,7 +6,6 @@ PDUs that crossed the air, and it works on every target that has the capabilitie
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable
 from typing import Any
 
@@ -28,9 +27,6 @@ def procedure(fn: Callable[..., None]) -> Callable[..., None]:
 def _device_pdus(events: list[Event], layer: str) -> list[Event]:
     return [e for e in events if e.kind == ev.PDU and e.src == ev.DEVICE and e.layer == layer]
 
-
-def _link_down(events: list[Event]) -> bool:
-    return any(e.kind == ev.DISCONNECT for e in events)
 
 
 # --- scanning and connecting -------------------------------------------------------------------
@@ -164,11 +160,9 @@ def discover_characteristics(runner: Runner) -> list[dict[str, Any]]:
             attribute_type=gatt.uuid_to_le(gatt.CHARACTERISTIC)))
         if rsp is None or rsp.name != "Read By Type Response" or rsp.fields["length"] < 2:
             break
-        length, data = rsp.fields["length"], rsp.fields["data"]
         last = start
-        for off in range(0, len(data) - length + 1, length):
-            handle = struct.unpack_from("<H", data, off)[0]
-            decl = gatt.decode_characteristic_declaration(data[off + 2: off + length])
+        for handle, value in att.read_by_type_entries(rsp.fields["length"], rsp.fields["data"]):
+            decl = gatt.decode_characteristic_declaration(value)
             if decl is None:
                 continue
             decl["handle"] = handle
@@ -180,22 +174,13 @@ def discover_characteristics(runner: Runner) -> list[dict[str, Any]]:
     return found
 
 
-def _uuid_bytes(uuid: str | int) -> bytes:
-    if isinstance(uuid, int):
-        return gatt.uuid_to_le(uuid)
-    text = str(uuid)
-    if len(text) <= 6:
-        return gatt.uuid_to_le(int(text, 16))
-    return gatt.uuid_to_le(text)
-
-
 @procedure
 def read(runner: Runner, uuid: str, peer: str | None = None) -> None:
     """GATT Read Using Characteristic UUID (Vol 3 Part G 4.8.2)."""
     if not runner.target.connected:
         raise ProcedureFailed("not connected")
     _att(runner, att.ATT.encode("Read By Type Request", starting_handle=1, ending_handle=0xFFFF,
-                                attribute_type=_uuid_bytes(uuid)))
+                                attribute_type=gatt.uuid_to_le(uuid)))
 
 
 def _control_point(runner: Runner) -> int:

@@ -64,6 +64,27 @@ class PeerSpec:
     model: str = "ios"
 
 
+def parse_step(raw: Any, source: str | Path, key: str, known_ops: set[str] | frozenset[str],
+               peers: dict[str, PeerSpec] | None = None) -> ProgramStep:
+    """One step mapping (``op``, ``label`` and arguments), validated: a known op and, when
+    ``peers`` is given, a declared peer."""
+    if not isinstance(raw, dict) or "op" not in raw:
+        raise SpecError(source, key, "expected a mapping with an 'op'")
+    args = dict(raw)
+    op = args.pop("op")
+    label = args.pop("label", "")
+    validate_value(op, Field(str), source, key + ".op")
+    validate_value(label, Field(str), source, key + ".label")
+    if op not in known_ops:
+        raise SpecError(source, key + ".op", f"unknown step {op!r}; expected one of: "
+                                             f"{', '.join(sorted(known_ops))}")
+    peer = args.get("peer")
+    if peers is not None and peer is not None and peer not in peers:
+        raise SpecError(source, key + ".peer",
+                        f"unknown peer {peer!r}; declared: {', '.join(peers)}")
+    return ProgramStep(op, args, label)
+
+
 def parse_peers(data: dict, source: str | Path) -> dict[str, PeerSpec]:
     """The ``peers`` mapping of a program, suite or campaign, validated (at least one)."""
     peers = {}
@@ -110,26 +131,8 @@ class Program:
         }
         v = validate(data, schema, source)
         peers = parse_peers(v["peers"], source)
-        known_ops = PRIMITIVES | procedures
-        steps = []
-        for i, raw in enumerate(v["steps"]):
-            key = f"steps[{i}]"
-            if not isinstance(raw, dict) or "op" not in raw:
-                raise SpecError(source, key, "expected a mapping with an 'op'")
-            args = dict(raw)
-            op = args.pop("op")
-            label = args.pop("label", "")
-            validate_value(op, Field(str), source, key + ".op")
-            validate_value(label, Field(str), source, key + ".label")
-            if op not in known_ops:
-                raise SpecError(source, key + ".op",
-                                f"unknown step {op!r}; expected one of: "
-                                f"{', '.join(sorted(known_ops))}")
-            peer = args.get("peer")
-            if peer is not None and peer not in peers:
-                raise SpecError(source, key + ".peer",
-                                f"unknown peer {peer!r}; declared: {', '.join(peers)}")
-            steps.append(ProgramStep(op, args, label))
+        steps = [parse_step(raw, source, f"steps[{i}]", PRIMITIVES | procedures, peers)
+                 for i, raw in enumerate(v["steps"])]
         return cls(v["name"], peers, steps, v["title"], v["expectations"])
 
     @classmethod

@@ -41,7 +41,6 @@ class Runner:
         self.trace = trace if trace is not None else Trace()
         self.peers: dict[str, Peer] = {}
         self.current_peer: Peer | None = None
-        self.steps = 0  # primitive steps the target performed (a procedure counts its PDUs)
         target.open(self.trace)
 
     def add_peers(self, program: Program) -> None:
@@ -87,7 +86,6 @@ class Runner:
             peer = self.peer(args["peer"])
             args = dict(args, peer_address=peer.spec.address,
                         peer_address_type=peer.spec.address_type)
-        self.steps += 1
         return self.target.run(Step(op, args))
 
     def peer(self, name: str | None) -> Peer:
@@ -108,7 +106,6 @@ class Runner:
     def probe(self) -> None:
         """Liveness probe: with no link up, the device must be advertising."""
         if not self.target.connected:
-            self.steps += 1
             self.target.run(Step("scan", {}))
 
     def random_bytes(self, n: int) -> bytes:

@@ -13,10 +13,10 @@ first. Handles are per GATT database: device address and advertised name, as in 
 
 from __future__ import annotations
 
-import struct
 from typing import Any
 
-from fuzzer.oracles.base import FAIL, INCONCLUSIVE, PASS, Verdict
+from fuzzer.oracles.att_access import served
+from fuzzer.oracles.base import INCONCLUSIVE, PASS, Verdict
 from fuzzer.oracles.pairing import LinkState, PairingMonitor
 from fuzzer.protocol import att, gatt
 from fuzzer.protocol import pairing_methods as pm
@@ -25,19 +25,11 @@ from fuzzer.trace.describe import decode
 from fuzzer.trace.events import Event
 
 _CHARACTERISTIC = gatt.uuid16(gatt.CHARACTERISTIC)
-_SERVED = ("Read Response", "Read Blob Response", "Write Response")
-
-
 def uuid_key(value: Any) -> bytes | None:
     """A UUID (suite text like "2A39" or a 128-bit string, or on-air octets) in its shortest
     on-air form, so 16-bit and Base-UUID 128-bit spellings compare equal; None if unreadable."""
     try:
-        if isinstance(value, bytes):
-            return gatt.uuid_to_le(gatt.uuid_from_le(value))
-        text = str(value).strip()
-        if len(text) <= 8:
-            return gatt.uuid_to_le(int(text, 16))
-        return gatt.uuid_to_le(text)
+        return gatt.uuid_to_le(value if isinstance(value, bytes) else str(value))
     except (ValueError, TypeError):
         return None
 
@@ -132,22 +124,17 @@ class AuthLevel(PairingMonitor):
                         self.support.append(event)
             return
         accesses: list[tuple[int, bytes | None]] = []
-        if dec.name in _SERVED and "attribute_handle" in rf:
-            accesses.append((rf["attribute_handle"], None))
-        elif dec.name == "Read By Type Response" and rq.name == "Read By Type Request":
-            kind = rf.get("attribute_type", b"")
-            length, data = f.get("length", 0), f.get("data", b"")
-            if length >= 2:
-                for off in range(0, len(data) - length + 1, length):
-                    handle = struct.unpack_from("<H", data, off)[0]
-                    if kind == _CHARACTERISTIC and length in (7, 21):
-                        # a characteristic declaration names its value handle's UUID
-                        value_handle = struct.unpack_from("<H", data, off + 3)[0]
-                        u = uuid_key(data[off + 5:off + length])
-                        if u is not None:
-                            self.uuid_of[(*db, value_handle)] = u
-                        continue
-                    accesses.append((handle, uuid_key(kind)))
+        for handle, kind, value in served(rq, dec):
+            if kind is None:
+                accesses.append((handle, None))
+            elif kind == _CHARACTERISTIC and len(value) in (5, 19):
+                # a characteristic declaration names its value handle's UUID
+                decl = gatt.decode_characteristic_declaration(value)
+                u = uuid_key(value[3:])
+                if decl is not None and u is not None:
+                    self.uuid_of[(*db, decl["value_handle"])] = u
+            else:
+                accesses.append((handle, uuid_key(kind)))
         if not encrypted or auth is None:
             return
         for handle, uuid in accesses:
@@ -173,8 +160,7 @@ class AuthLevel(PairingMonitor):
                          f"encrypted with an unauthenticated (Just Works) key, but {why}",
                          rsp.step, evidence, signature=f"{key[1]}:{key[2]}")
         if self.violations:
-            return Verdict(FAIL, self.violations[0].message, self.violations,
-                           checked=self.checked)
+            return self.failed()
         if self.checked:
             return Verdict(PASS, f"{self.checked} attribute access(es) on links encrypted with a "
                                  f"key of known authentication; none needing MITM protection "

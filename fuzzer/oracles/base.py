@@ -66,5 +66,12 @@ class Monitor:
     def finish(self) -> Verdict:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def failed(self) -> Verdict | None:
+        """The FAIL verdict, led by the first violation, once there is any."""
+        if not self.violations:
+            return None
+        return Verdict(FAIL, self.violations[0].message, self.violations,
+                       checked=getattr(self, "checked", 0))
+
     def violate(self, message: str, step: int, events: list[Event], signature: str = "") -> None:
         self.violations.append(Violation(message, step, list(events), signature or message))

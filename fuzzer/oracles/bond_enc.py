@@ -8,7 +8,7 @@ that peer to that address starts a bonded reconnection; the encryption procedure
 
 from __future__ import annotations
 
-from fuzzer.oracles.base import FAIL, INCONCLUSIVE, PASS, Monitor, Verdict
+from fuzzer.oracles.base import INCONCLUSIVE, PASS, Monitor, Verdict
 from fuzzer.trace import events as ev
 from fuzzer.trace.events import Event
 
@@ -79,8 +79,7 @@ class BondedReconnection(Monitor):
 
     def finish(self) -> Verdict:
         if self.violations:
-            return Verdict(FAIL, self.violations[0].message, self.violations,
-                           checked=self.checked)
+            return self.failed()
         if self.checked:
             return Verdict(PASS, f"{self.checked} bonded reconnection(s) encrypted under the "
                                  f"bonded LTK", support=self.passed, checked=self.checked)

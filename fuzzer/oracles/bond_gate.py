@@ -9,9 +9,8 @@ encrypted is a violation for such an attribute, whichever came first.
 
 from __future__ import annotations
 
-import struct
-
-from fuzzer.oracles.base import FAIL, INCONCLUSIVE, PASS, Monitor, Verdict
+from fuzzer.oracles.att_access import served
+from fuzzer.oracles.base import INCONCLUSIVE, PASS, Monitor, Verdict
 from fuzzer.protocol import att, gatt
 from fuzzer.trace import events as ev
 from fuzzer.trace.describe import decode
@@ -21,13 +20,6 @@ _REFUSALS = {att.INSUFFICIENT_AUTHENTICATION, att.INSUFFICIENT_ENCRYPTION,
              att.INSUFFICIENT_ENCRYPTION_KEY_SIZE}
 
 
-def _uuid_key(text: str) -> bytes:
-    text = text.strip()
-    if len(text) <= 6:
-        return gatt.uuid_to_le(int(text, 16))
-    return gatt.uuid_to_le(text)
-
-
 class EncryptedAttributeGate(Monitor):
     KINDS = frozenset({ev.ADV, ev.CONNECT, ev.PDU})
     LAYERS = frozenset({"att"})
@@ -35,7 +27,7 @@ class EncryptedAttributeGate(Monitor):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         declared = self.context.get("protected_characteristics", []) or []
-        self.protected_uuids = {_uuid_key(u) for u in declared}
+        self.protected_uuids = {gatt.uuid_to_le(u) for u in declared}
         # (device address, adv name) identifies one GATT database (application or bootloader)
         self.protected_handles: dict[tuple, Event] = {}
         self.uuid_of: dict[tuple, bytes] = {}
@@ -81,17 +73,7 @@ class EncryptedAttributeGate(Monitor):
                     self.uuid_of[(*self.db, handle)] = rf.get("attribute_type", b"")
             return
         encrypted = event.link is not None and event.link.encrypted
-        accesses: list[tuple[int, bytes | None]] = []
-        if dec.name in ("Read Response", "Read Blob Response", "Write Response") and \
-                "attribute_handle" in rf:
-            accesses.append((rf["attribute_handle"], None))
-        elif dec.name == "Read By Type Response" and rq.name == "Read By Type Request":
-            uuid = rf.get("attribute_type", b"")
-            length, data = f.get("length", 0), f.get("data", b"")
-            if length >= 2:
-                for off in range(0, len(data) - length + 1, length):
-                    accesses.append((struct.unpack_from("<H", data, off)[0], uuid))
-        for handle, uuid in accesses:
+        for handle, uuid, _value in served(rq, dec):
             key = (*self.db, handle)
             if uuid:
                 self.uuid_of[key] = uuid
@@ -113,8 +95,7 @@ class EncryptedAttributeGate(Monitor):
                     f"attribute handle 0x{key[2]:04x} on {key[0]} was served on an unencrypted "
                     f"link, but {why}", rsp.step, evidence, signature=f"{key[1]}:{key[2]}")
         if self.violations:
-            return Verdict(FAIL, self.violations[0].message, self.violations,
-                           checked=self.checked)
+            return self.failed()
         if self.refused_seen or self.checked:
             return Verdict(PASS, f"{len(self.refused_seen)} refusal(s) on unencrypted links; no "
                                  f"protected attribute served without encryption",

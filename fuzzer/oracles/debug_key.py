@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from fuzzer.crypto.p256 import DEBUG_PUBLIC_X, DEBUG_PUBLIC_Y
-from fuzzer.oracles.base import FAIL, INCONCLUSIVE, PASS, Verdict
+from fuzzer.oracles.base import INCONCLUSIVE, PASS, Verdict
 from fuzzer.oracles.pairing import SUPPORT_CAP, LinkState, Pairing, PairingMonitor
 from fuzzer.protocol.codec import Decoded
 from fuzzer.trace.events import Event
@@ -86,8 +86,7 @@ class DebugKey(PairingMonitor):
 
     def finish(self) -> Verdict:
         if self.violations:
-            return Verdict(FAIL, self.violations[0].message, self.violations,
-                           checked=self.checked)
+            return self.failed()
         if self.checked:
             return Verdict(PASS, f"{self.checked} reconnection(s) with a debug-key pairing's LTK "
                                  f"refused" + (" or allowed in debug mode" if self.debug_mode

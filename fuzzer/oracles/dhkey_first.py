@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fuzzer.oracles.base import FAIL, INCONCLUSIVE, PASS, Verdict
+from fuzzer.oracles.base import INCONCLUSIVE, PASS, Verdict
 from fuzzer.oracles.pairing import (
     KEY_DISTRIBUTION,
     SUPPORT_CAP,
@@ -104,8 +104,7 @@ class DhkeyFirst(PairingMonitor):
 
     def finish(self) -> Verdict:
         if self.violations:
-            return Verdict(FAIL, self.violations[0].message, self.violations,
-                           checked=self.checked)
+            return self.failed()
         if self.checked:
             return Verdict(PASS, f"{self.checked} key distribution(s), encryption(s) or "
                                  f"refusal(s), each after the pairing was verified",

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fuzzer.oracles.base import FAIL, INCONCLUSIVE, PASS, Verdict
+from fuzzer.oracles.base import INCONCLUSIVE, PASS, Verdict
 from fuzzer.oracles.pairing import SUPPORT_CAP, LinkState, Pairing, PairingMonitor, progress_after
 from fuzzer.protocol import smp
 from fuzzer.protocol.codec import Decoded
@@ -146,8 +146,7 @@ class KeySize(PairingMonitor):
 
     def finish(self) -> Verdict:
         if self.violations:
-            return Verdict(FAIL, self.violations[0].message, self.violations,
-                           checked=self.checked)
+            return self.failed()
         if self.checked:
             return Verdict(PASS, f"{self.checked} key size negotiation(s), distributed key(s) "
                                  f"and encryption(s) within 7..16 octets and masked",

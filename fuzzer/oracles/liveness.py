@@ -9,7 +9,7 @@ advertising.
 
 from __future__ import annotations
 
-from fuzzer.oracles.base import FAIL, PASS, Monitor, Verdict
+from fuzzer.oracles.base import PASS, Monitor, Verdict
 from fuzzer.protocol import att, ll, smp
 from fuzzer.trace import events as ev
 from fuzzer.trace.describe import decode
@@ -106,7 +106,6 @@ class Liveness(Monitor):
         if self.pending is not None:
             self._settle(self.pending)
         if self.violations:
-            return Verdict(FAIL, self.violations[0].message, self.violations,
-                           checked=self.checked)
+            return self.failed()
         return Verdict(PASS, f"{self.checked} request(s) and advertising probe(s) answered",
                        checked=self.checked)

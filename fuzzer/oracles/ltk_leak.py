@@ -8,7 +8,7 @@ payload for keys that belong to a peer other than the one on the link.
 
 from __future__ import annotations
 
-from fuzzer.oracles.base import FAIL, PASS, Monitor, Verdict
+from fuzzer.oracles.base import PASS, Monitor, Verdict
 from fuzzer.trace import events as ev
 from fuzzer.trace.events import Event
 
@@ -56,8 +56,7 @@ class LtkLeak(Monitor):
 
     def finish(self) -> Verdict:
         if self.violations:
-            return Verdict(FAIL, self.violations[0].message, self.violations,
-                           checked=self.checked)
+            return self.failed()
         return Verdict(PASS, f"{len(self.owner)} held key(s) never seen in the clear or sent to "
                              f"another peer in {self.checked} device PDU(s)",
                        checked=self.checked)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from fuzzer.oracles.auth_level import key_authenticated
-from fuzzer.oracles.base import FAIL, INCONCLUSIVE, PASS, Verdict
+from fuzzer.oracles.base import INCONCLUSIVE, PASS, Verdict
 from fuzzer.oracles.pairing import SUPPORT_CAP, LinkState, Pairing, PairingMonitor
 from fuzzer.protocol import smp
 from fuzzer.protocol.codec import Decoded
@@ -147,8 +147,7 @@ class NoDowngrade(PairingMonitor):
 
     def finish(self) -> Verdict:
         if self.violations:
-            return Verdict(FAIL, self.violations[0].message, self.violations,
-                           checked=self.checked)
+            return self.failed()
         if self.checked:
             return Verdict(PASS, f"{self.checked} re-pairing(s) of a bonded peer refused or no "
                                  f"weaker than its bond", support=self.support,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fuzzer.oracles.base import FAIL, INCONCLUSIVE, PASS, Verdict
+from fuzzer.oracles.base import INCONCLUSIVE, PASS, Verdict
 from fuzzer.oracles.pairing import (
     SUPPORT_CAP,
     LinkState,
@@ -115,8 +115,7 @@ class NoReflection(PairingMonitor):
     def finish(self) -> Verdict:
         self.end_all()
         if self.violations:
-            return Verdict(FAIL, self.violations[0].message, self.violations,
-                           checked=self.checked)
+            return self.failed()
         if self.checked:
             return Verdict(PASS, f"{self.checked} pairing(s) with a reflected value, none "
                                  f"completed", support=self.support, checked=self.checked)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from fuzzer.crypto.p256 import is_on_curve
-from fuzzer.oracles.base import FAIL, INCONCLUSIVE, PASS, Verdict
+from fuzzer.oracles.base import INCONCLUSIVE, PASS, Verdict
 from fuzzer.oracles.pairing import (
     KEY_DISTRIBUTION,
     SUPPORT_CAP,
@@ -106,8 +106,7 @@ class PubkeyValid(PairingMonitor):
             self._close(p)
         self.orphan.clear()
         if self.violations:
-            return Verdict(FAIL, self.violations[0].message, self.violations,
-                           checked=self.checked)
+            return self.failed()
         if self.checked:
             return Verdict(PASS, f"{self.checked} pairing(s) with a public key off the curve, "
                                  f"each refused", support=self.support, checked=self.checked)

@@ -11,7 +11,7 @@ link allows, or probe the device's key a bit at a time.
 
 from __future__ import annotations
 
-from fuzzer.oracles.base import FAIL, INCONCLUSIVE, PASS, Verdict
+from fuzzer.oracles.base import INCONCLUSIVE, PASS, Verdict
 from fuzzer.oracles.pairing import SUPPORT_CAP, LinkState, Pairing, PairingMonitor, peer_of
 from fuzzer.protocol import smp
 from fuzzer.protocol.codec import Decoded
@@ -70,8 +70,7 @@ class RepeatedAttempts(PairingMonitor):
 
     def finish(self) -> Verdict:
         if self.violations:
-            return Verdict(FAIL, self.violations[0].message, self.violations,
-                           checked=self.checked)
+            return self.failed()
         if self.checked:
             return Verdict(PASS, f"{self.checked} retry(ies) after an authentication failure "
                                  f"refused with Repeated Attempts", support=self.support,

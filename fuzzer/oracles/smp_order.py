@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fuzzer.oracles.base import FAIL, INCONCLUSIVE, PASS, Verdict
+from fuzzer.oracles.base import INCONCLUSIVE, PASS, Verdict
 from fuzzer.oracles.pairing import (
     KEY_DISTRIBUTION,
     SUPPORT_CAP,
@@ -259,8 +259,7 @@ class SmpOrder(PairingMonitor):
             if o is not None:
                 self._settle(o)
         if self.violations:
-            return Verdict(FAIL, self.violations[0].message, self.violations,
-                           checked=self.checked)
+            return self.failed()
         if self.checked:
             return Verdict(PASS, f"{self.checked} out-of-sequence SMP PDU(s), none answered or "
                                  f"followed by progress", support=self.support,

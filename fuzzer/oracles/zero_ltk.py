@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fuzzer.oracles.base import FAIL, INCONCLUSIVE, PASS, Verdict
+from fuzzer.oracles.base import INCONCLUSIVE, PASS, Verdict
 from fuzzer.oracles.pairing import SUPPORT_CAP, LinkState, PairingMonitor
 from fuzzer.protocol import ll
 from fuzzer.trace import events as ev
@@ -90,8 +90,7 @@ class ZeroLtk(PairingMonitor):
 
     def finish(self) -> Verdict:
         if self.violations:
-            return Verdict(FAIL, self.violations[0].message, self.violations,
-                           checked=self.checked)
+            return self.failed()
         if self.checked:
             return Verdict(PASS, f"{self.checked} encrypted link(s), each under a key the tester "
                                  f"got from a pairing or bond", support=self.support,

@@ -234,6 +234,14 @@ def parse_read_by_type_data(length: int, data: bytes) -> list[tuple[int, bytes]]
             for i in range(0, len(data), length)]
 
 
+def read_by_type_entries(length: int, data: bytes) -> list[tuple[int, bytes]]:
+    """The complete (handle, value) entries of a Read By Type Response's Attribute Data List
+    (a truncated last entry is left out); [] when ``length`` is below 2."""
+    if length < 2:
+        return []
+    return parse_read_by_type_data(length, data[:len(data) - len(data) % length]) or []
+
+
 def parse_read_by_group_type_data(length: int,
                                   data: bytes) -> list[tuple[int, int, bytes]] | None:
     """Attribute Data List of a Read By Group Type Response (3.4.4.10) ->

@@ -34,8 +34,8 @@ def uuid128_to_uuid16(u: uuid.UUID | str) -> int | None:
 
 
 def to_uuid128(u: UuidLike) -> uuid.UUID:
-    """Normalise an int (16/32-bit), UUID string, :class:`uuid.UUID` or LE octets
-    (2, 4 or 16) to a 128-bit :class:`uuid.UUID`."""
+    """Normalise an int (16/32-bit), UUID string (128-bit, or 16/32-bit hex such as "2A38"),
+    :class:`uuid.UUID` or LE octets (2, 4 or 16) to a 128-bit :class:`uuid.UUID`."""
     if isinstance(u, uuid.UUID):
         return u
     if isinstance(u, bool):
@@ -43,7 +43,11 @@ def to_uuid128(u: UuidLike) -> uuid.UUID:
     if isinstance(u, int):
         return uuid16_to_uuid128(u)
     if isinstance(u, str):
-        return uuid.UUID(u)
+        text = u.strip()
+        short = text[2:] if text[:2].lower() == "0x" else text
+        if 0 < len(short) <= 8 and all(c in "0123456789abcdefABCDEF" for c in short):
+            return uuid16_to_uuid128(int(short, 16))
+        return uuid.UUID(text)
     if isinstance(u, (bytes, bytearray, memoryview)):
         return uuid_from_le(bytes(u))  # type: ignore[return-value]
     raise ValueError(f"not a UUID: {u!r}")

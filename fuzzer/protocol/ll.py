@@ -157,6 +157,9 @@ VERSION_4_0, VERSION_4_1, VERSION_4_2 = 6, 7, 8
 VERSION_5_0, VERSION_5_1, VERSION_5_2, VERSION_5_3, VERSION_5_4 = 9, 10, 11, 12, 13
 COMPANY_NORDIC = 0x0059
 
+#: Bluetooth Core versions as carried in LL_VERSION_IND (Assigned Numbers, Link Layer VersNr)
+VERSIONS = {"4.0": 6, "4.1": 7, "4.2": 8, "5.0": 9, "5.1": 10, "5.2": 11, "5.3": 12}
+
 # --------------------------------------------------------------------------
 # Error codes (Vol 1 Part F 1.3 / 2.x) carried by LL_TERMINATE_IND,
 # LL_REJECT_IND, LL_REJECT_EXT_IND and HCI events.
