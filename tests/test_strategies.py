@@ -169,6 +169,8 @@ def test_drawn_programs_run_on_the_emulator(program):
 
     runner = Runner(_emulator("nrf52-reference")(), load_models(specs_dir() / "centrals"))
     runner.run_program(program)  # every step runs or is noted; nothing escapes
+    steps = [e for e in runner.trace.events if e.kind == "step"]
+    assert [e.info["op"] for e in steps] == [s.op for s in program.steps]
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -182,7 +183,13 @@ class Campaign:
     # --- persistence ----------------------------------------------------------------------------
 
     def resume(self) -> None:
-        """Pick up where a killed run stopped: its corpus, findings and counters."""
+        """Pick up where a killed run stopped: its corpus, findings and counters. A kill in the
+        middle of an atomic write leaves only its temporary file, removed here."""
+        for leftover in self.out.rglob(".*.tmp"):
+            leftover.unlink(missing_ok=True)
+        for leftover in (self.out / "findings").glob(".*"):
+            if leftover.is_dir():
+                shutil.rmtree(leftover, ignore_errors=True)
         self.corpus.sync()
         if self.state_file.exists():
             try:
