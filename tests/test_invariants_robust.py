@@ -75,8 +75,19 @@ _ops = st.lists(st.one_of(_pdu, _pdu, _pdu, _link_op, _key_op), max_size=80)
 
 
 def _run(monitor, ops, odd: object = None) -> Verdict:
+    return _run_all([monitor], ops, odd)[0]
+
+
+def _run_all(monitors, ops, odd: object = None, subscribe: bool = False) -> list[Verdict]:
+    """Feed ``ops`` to ``monitors``: each fed alone through ``observe``, or, with ``subscribe``,
+    subscribed together to the trace (as the fuzz loop does: pairing monitors then share one
+    tracker)."""
     trace = Trace()
-    trace.subscribe(monitor.observe)
+    for monitor in monitors:
+        if subscribe:
+            monitor.subscribe(trace)
+        else:
+            trace.subscribe(monitor.observe)
     link: Link | None = None
     conn = 0
     t = 0
@@ -117,10 +128,11 @@ def _run(monitor, ops, odd: object = None) -> Verdict:
                 info = {"state": state, "ltk": key.hex(), "key_size": 16 if flag else 3}
                 trace.add(t, ev.ENCRYPTION, ev.DEVICE, link=link if flag else None,
                           info=odd if odd is not None else info)
-    verdict = monitor.finish()
-    assert verdict.status in (PASS, FAIL, INCONCLUSIVE)
-    assert verdict.status != FAIL or verdict.violations
-    return verdict
+    verdicts = [monitor.finish() for monitor in monitors]
+    for verdict in verdicts:
+        assert verdict.status in (PASS, FAIL, INCONCLUSIVE)
+        assert verdict.status != FAIL or verdict.violations
+    return verdicts
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -129,6 +141,29 @@ def test_every_monitor_survives_random_pdus(ops):
     context = {"protected_characteristics": ["2A38"], "authenticated_characteristics": ["2A39"]}
     for name, cls in MONITORS.items():
         _run(cls(name.upper(), {}, dict(context)), ops)
+
+
+def _summary(verdict: Verdict) -> tuple:
+    return (verdict.status, verdict.message, verdict.checked,
+            [(v.message, v.step, v.signature, [e.seq for e in v.events])
+             for v in verdict.violations],
+            [e.seq for e in verdict.support])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=_ops)
+def test_shared_pairing_tracker_gives_each_monitors_own_verdict(ops):
+    """Subscribed together, the pairing monitors share one tracker and keep their notes apart:
+    each verdict is the one the monitor reaches fed alone."""
+    context = {"protected_characteristics": ["2A38"], "authenticated_characteristics": ["2A39"]}
+
+    def monitors():
+        return [cls(name.upper(), {}, dict(context)) for name, cls in MONITORS.items()]
+
+    alone = [_summary(_run(m, ops)) for m in monitors()]
+    together = [_summary(v) for v in _run_all(monitors(), ops, subscribe=True)]
+    assert together == alone
+    assert sum(isinstance(m, PairingMonitor) for m in monitors()) >= 10
 
 
 _ODD_INFO = st.one_of(

@@ -152,7 +152,7 @@ def dhkey(private: int, peer_x: bytes, peer_y: bytes) -> bytes:
 
 
 _POOL: dict[tuple[str, int], KeyPair] = {}
-POOL_SIZE = 256
+POOL_SIZE = 16
 
 
 def pooled_keypair(index: int, pool: str = "device") -> KeyPair:

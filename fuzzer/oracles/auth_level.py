@@ -46,9 +46,7 @@ def key_authenticated(info: dict[str, Any]) -> bool | None:
 
 
 class AuthLevel(PairingMonitor):
-    wants_att = True
-    KINDS = PairingMonitor.KINDS | {ev.ADV}
-    LAYERS = frozenset({"smp", "att"})
+    EXTRA_KINDS = frozenset({ev.ADV})
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -61,12 +59,10 @@ class AuthLevel(PairingMonitor):
         self.served: dict[tuple, tuple[bytes | None, Event, Event, Event]] = {}
         self.support: list[Event] = []
 
-    def observe(self, event: Event) -> None:
-        if event.kind == ev.ADV:
-            info = event.info or {}
-            self.adv_name[str(info.get("address", ""))] = str(info.get("name", ""))
-            return
-        super().observe(event)
+    def see(self, event: Event) -> None:
+        """Remember each advertiser's name: a GATT database belongs to an address and name."""
+        info = event.info or {}
+        self.adv_name[str(info.get("address", ""))] = str(info.get("name", ""))
 
     def _learn(self, key: bytes | None, info: dict[str, Any]) -> None:
         auth = key_authenticated(info)
@@ -84,9 +80,9 @@ class AuthLevel(PairingMonitor):
         if st is None:
             return
         if state == "on":
-            st.data["auth"] = (self.key_auth.get(ltk) if ltk is not None else None, event)
+            self.notes(st)["auth"] = (self.key_auth.get(ltk) if ltk is not None else None, event)
         elif state in ("off", "failed"):
-            st.data.pop("auth", None)
+            self.notes(st).pop("auth", None)
 
     def _db(self, st: LinkState) -> tuple[str, str]:
         addr = st.link.device_address if st.link is not None else ""
@@ -100,13 +96,13 @@ class AuthLevel(PairingMonitor):
             return
         if event.src == ev.TESTER:
             if dec.opcode >= 0 and not dec.opcode & att.COMMAND_FLAG:
-                st.data["request"] = event
+                self.notes(st)["request"] = event
             return
-        req: Event | None = st.data.pop("request", None)
+        req: Event | None = self.notes(st).pop("request", None)
         rq = decode(req) if req is not None else None
         if rq is None or dec.error is not None:
             return
-        auth, enc = st.data.get("auth", (None, None))
+        auth, enc = self.notes(st).get("auth", (None, None))
         encrypted = enc is not None and (event.link is None or event.link.encrypted)
         db = self._db(st)
         f, rf = dec.fields, rq.fields

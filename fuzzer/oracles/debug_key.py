@@ -32,18 +32,18 @@ class DebugKey(PairingMonitor):
 
     def _remember(self, st: LinkState, p: Pairing, key: bytes, event: Event) -> None:
         if key not in self.debug_keys and any(key):
-            self.debug_keys[key] = (st, p.data["debug"], event)
+            self.debug_keys[key] = (st, self.notes(p)["debug"], event)
 
     def _check_key(self, st: LinkState, p: Pairing | None, dec: Decoded, event: Event) -> None:
         if p is None or dec.error is not None:
             return
-        if dec.name == "Pairing Public Key" and "debug" not in p.data and \
+        if dec.name == "Pairing Public Key" and "debug" not in self.notes(p) and \
                 dec.fields.get("public_key_x") == DEBUG_PUBLIC_X and \
                 dec.fields.get("public_key_y") == DEBUG_PUBLIC_Y:
-            p.data["debug"] = event
+            self.notes(p)["debug"] = event
             for key in p.keys:
                 self._remember(st, p, key, event)
-        elif dec.name == "Encryption Information" and "debug" in p.data:
+        elif dec.name == "Encryption Information" and "debug" in self.notes(p):
             self._remember(st, p, dec.fields.get("long_term_key", b""), event)
 
     on_tester_smp = _check_key
@@ -51,7 +51,7 @@ class DebugKey(PairingMonitor):
 
     def _held(self, st: LinkState | None, event: Event, key: bytes | None) -> None:
         p = st.pairing if st is not None else None
-        if st is not None and p is not None and key is not None and "debug" in p.data:
+        if st is not None and p is not None and key is not None and "debug" in self.notes(p):
             self._remember(st, p, key, event)
 
     on_key = _held

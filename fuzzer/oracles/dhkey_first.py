@@ -44,17 +44,19 @@ class DhkeyFirst(PairingMonitor):
         return "Pairing DHKey Check" if p.sc else "Pairing Random"
 
     def _fail(self, p: Pairing, message: str, event: Event, signature: str) -> None:
-        if p.data.get("reported"):
+        notes = self.notes(p)
+        if notes.get("reported"):
             return
-        p.data["reported"] = True
-        invalid = p.data.get("invalid")
+        notes["reported"] = True
+        invalid = notes.get("invalid")
         more = [invalid[1]] if invalid is not None else []
         self.violate(message, event.step, p.evidence(*more, event), signature=signature)
 
     def _completed(self, p: Pairing, what: str, event: Event) -> None:
         """The device did ``what`` (distributed a key, encryption came on) in pairing ``p``."""
-        invalid = p.data.get("invalid")
-        if not p.data.get("gate"):
+        notes = self.notes(p)
+        invalid = notes.get("invalid")
+        if not notes.get("gate"):
             kind = "LE Secure Connections" if p.sc else "legacy"
             self._fail(p, f"{what} before the device sent its {self._gate_name(p)} in a {kind} "
                           f"pairing: the pairing was never verified", event,
@@ -70,18 +72,19 @@ class DhkeyFirst(PairingMonitor):
         if p is None:
             return
         name = dec.name
+        notes = self.notes(p)
         if name in KEY_DISTRIBUTION:
             self._completed(p, f"the device distributed keys ({name})", event)
         elif name == self._gate_name(p):
-            invalid = p.data.get("invalid")
+            invalid = notes.get("invalid")
             if invalid is not None and (invalid[0] == "DHKeyCheck") == p.sc:
                 self._fail(p, f"the device sent its {name} although the tester's "
                               f"{_INVALID_CHECKS[invalid[0]]} was invalid", event,
                            signature=f"invalid:{invalid[0]}")
-            p.data["gate"] = True
-        elif name == "Pairing Failed" and p.data.get("invalid") is not None and \
-                not p.data.get("refused"):
-            p.data["refused"] = True
+            notes["gate"] = True
+        elif name == "Pairing Failed" and notes.get("invalid") is not None and \
+                not notes.get("refused"):
+            notes["refused"] = True
             self.checked += 1
             self._support(event)
 
@@ -99,7 +102,7 @@ class DhkeyFirst(PairingMonitor):
             return
         kind = info.get("type")
         if kind in _INVALID_CHECKS:
-            p.data["invalid"] = (kind, event)
+            self.notes(p)["invalid"] = (kind, event)
             p.note(event)
 
     def finish(self) -> Verdict:

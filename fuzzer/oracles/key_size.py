@@ -62,13 +62,14 @@ class KeySize(PairingMonitor):
     def on_pairing_start(self, st: LinkState, p: Pairing, event: Event) -> None:
         bad = self._bad_request(p)
         if bad is not None:
-            p.data["bad"] = bad
+            self.notes(p)["bad"] = bad
 
     def _went_on(self, p: Pairing, event: Event) -> None:
-        bad = p.data.get("bad")
-        if bad is None or p.data.get("reported") or p.response is None:
+        notes = self.notes(p)
+        bad = notes.get("bad")
+        if bad is None or notes.get("reported") or p.response is None:
             return
-        p.data["reported"] = True
+        notes["reported"] = True
         self.violate(f"the device answered {bad} with a Pairing Response and went on to pair "
                      f"instead of Pairing Failed (Encryption Key Size / Invalid Parameters)",
                      event.step, p.evidence(event), signature="accepted-size")
@@ -84,14 +85,15 @@ class KeySize(PairingMonitor):
                              f"{offered} (valid: 7..16)", event.step, p.evidence(),
                              signature="response-size")
             size = p.key_size
-            if "bad" not in p.data and size is not None and size < self.min_size and \
+            if "bad" not in self.notes(p) and size is not None and size < self.min_size and \
                     _valid_size(offered):
-                p.data["bad"] = (f"a pairing that negotiates a {size}-octet key, below the "
+                self.notes(p)["bad"] = (f"a pairing that negotiates a {size}-octet key, below the "
                                  f"device's minimum {self.min_size}")
             return
         if dec.name == "Pairing Failed":
-            if "bad" in p.data and not p.data.get("reported") and not p.data.get("refused"):
-                p.data["refused"] = True
+            notes = self.notes(p)
+            if "bad" in notes and not notes.get("reported") and not notes.get("refused"):
+                notes["refused"] = True
                 self.checked += 1
                 self._support(event)
             return
@@ -141,7 +143,7 @@ class KeySize(PairingMonitor):
                          f"negotiated {size}-octet key size ({ltk.hex()})", event.step,
                          (p.evidence(event) if p is not None else [event]),
                          signature="unmasked-link")
-        elif p is None or "bad" not in p.data:
+        elif p is None or "bad" not in self.notes(p):
             self._support(event)
 
     def finish(self) -> Verdict:

@@ -71,12 +71,12 @@ class NoDowngrade(PairingMonitor):
             return
         asked = (bool(authreq & smp.SC), bool(authreq & smp.MITM), size)
         if weaker(asked, stored[0]):
-            p.data["weaker"] = stored
+            self.notes(p)["weaker"] = stored
 
     def on_device_smp(self, st: LinkState, p: Pairing | None, dec: Decoded, event: Event) -> None:
-        if p is not None and dec.name == "Pairing Failed" and "weaker" in p.data and \
-                not p.data.get("refused"):
-            p.data["refused"] = True
+        notes = self.notes(p) if p is not None else {}
+        if dec.name == "Pairing Failed" and "weaker" in notes and not notes.get("refused"):
+            notes["refused"] = True
             self.checked += 1
             self._support(event)
 
@@ -133,10 +133,10 @@ class NoDowngrade(PairingMonitor):
         if got is None or stored is None or not weaker(got[0], stored[0]):
             return
         p = st.pairing
-        if p is not None and p.data.get("reported"):
+        notes = self.notes(p) if p is not None else {}
+        if notes.get("reported"):
             return
-        if p is not None:
-            p.data["reported"] = True
+        notes["reported"] = True
         link = event.link or st.link
         peer = link.peer if link is not None else ""
         self.violate(f"peer '{peer}' is bonded with {link.device_address if link else ''} "

@@ -47,8 +47,8 @@ class NoReflection(PairingMonitor):
         if p is None or dec.error is not None:
             return
         if dec.name == "Pairing Public Key":
-            p.data["tester_x"] = dec.fields.get("public_key_x")
-        if "reflected" in p.data:
+            self.notes(p)["tester_x"] = dec.fields.get("public_key_x")
+        if "reflected" in self.notes(p):
             return
         name = dec.name
         source: Event | None = None
@@ -62,18 +62,19 @@ class NoReflection(PairingMonitor):
             source = self.device_values.get(dec.fields.get("random_value", b""))
             what = "a confirm or random value the device sent"
         if source is not None:
-            p.data["reflected"] = (f"{name} echoing {what}", source, event)
+            self.notes(p)["reflected"] = (f"{name} echoing {what}", source, event)
 
     def on_device_smp(self, st: LinkState, p: Pairing | None, dec: Decoded, event: Event) -> None:
         if dec.error is None:
             name = dec.name
             if name == "Pairing Public Key":
                 x = dec.fields.get("public_key_x")
-                echoed = p.data.get("tester_x") if p is not None else None
+                echoed = self.notes(p).get("tester_x") if p is not None else None
                 if p is not None and echoed is not None and echoed == x:
                     # The device answered its own public key with that same key: it accepted
                     # the echo instead of failing the pairing (2.3.5.6.1 erratum).
-                    p.data.setdefault("reflected", ("Pairing Public Key echoing the device's "
+                    self.notes(p).setdefault("reflected", ("Pairing Public Key echoing the "
+                                                           "device's "
                                                     "own public key X", event, event))
                     self._fail(p, "it answered with the same public key and went on", event)
                 _remember(self.device_x, x, event)
@@ -81,24 +82,25 @@ class NoReflection(PairingMonitor):
                 _remember(self.device_values, dec.fields.get("confirm_value"), event)
             elif name == "Pairing Random":
                 _remember(self.device_values, dec.fields.get("random_value"), event)
-        if p is None or "reflected" not in p.data:
+        if p is None or "reflected" not in self.notes(p):
             return
         if dec.name == "Pairing Failed":
-            p.data.setdefault("refusal", event)
+            self.notes(p).setdefault("refusal", event)
         elif completes(self, p, dec):
             self._fail(p, f"the device went on to {dec.name}", event)
 
     def on_encryption(self, st: LinkState | None, event: Event, state: Any,
                       ltk: bytes | None) -> None:
         p = st.pairing if st is not None else None
-        if p is not None and "reflected" in p.data and completes(self, p, None, state, ltk):
+        if p is not None and "reflected" in self.notes(p) and completes(self, p, None, state, ltk):
             self._fail(p, "encryption came on", event)
 
     def _fail(self, p: Pairing, what: str, event: Event) -> None:
-        if p.data.get("reported"):
+        notes = self.notes(p)
+        if notes.get("reported"):
             return
-        p.data["reported"] = True
-        how, source, sent = p.data["reflected"]
+        notes["reported"] = True
+        how, source, sent = notes["reflected"]
         evidence = p.evidence(sent, event)
         if source not in evidence:
             evidence.insert(0, source)
@@ -107,10 +109,11 @@ class NoReflection(PairingMonitor):
                      evidence, signature=how.split(" ")[1])
 
     def on_pairing_end(self, st: LinkState, p: Pairing) -> None:
-        if "reflected" in p.data and not p.data.get("reported"):
+        notes = self.notes(p)
+        if "reflected" in notes and not notes.get("reported"):
             self.checked += 1
             if len(self.support) < SUPPORT_CAP:
-                self.support.append(p.data.get("refusal") or p.data["reflected"][2])
+                self.support.append(notes.get("refusal") or notes["reflected"][2])
 
     def finish(self) -> Verdict:
         self.end_all()

@@ -5,11 +5,12 @@ until the next Pairing Request on that link or the link's end; a Pairing Failed 
 marks it failed but it is still watched, so that what the device does after refusing (sending its
 DHKey Check, distributing keys, encryption coming on) is attributed to the right pairing.
 
-:class:`PairingMonitor` does the bookkeeping once and calls hooks that each invariant overrides:
-which link an event belongs to (events without a link — KEY, BOND, ENCRYPTION in hand-made
-traces — belong to the current link), the pairing in progress, the Pairing Request and Response
-fields, whether it is LE Secure Connections, the keys the tester holds and when it got them.
-Every event costs O(1): one dict look-up per link and one cached decode per PDU.
+:class:`PairingTracker` does the bookkeeping once per event for every pairing monitor of a
+trace and calls the hooks each :class:`PairingMonitor` overrides: which link an event belongs to
+(events without a link — KEY, BOND, ENCRYPTION in hand-made traces — belong to the current link,
+the last one an SMP or ATT PDU or a link event named), the pairing in progress, the Pairing
+Request and Response fields, whether it is LE Secure Connections, the keys the tester holds and
+when it got them. Every event costs O(1): one dict look-up per link and one cached decode per PDU.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from fuzzer.protocol import smp
 from fuzzer.protocol.codec import Decoded
 from fuzzer.trace import events as ev
 from fuzzer.trace.describe import decode
-from fuzzer.trace.events import Event, Link
+from fuzzer.trace.events import Event, Link, Trace
 
 #: Key distribution PDUs (Vol 3 Part H 3.6.2-3.6.6).
 KEY_DISTRIBUTION = frozenset({
@@ -68,7 +69,7 @@ class Pairing:
         self.failed: Event | None = None  # the first Pairing Failed, from either side
         self.events: list[Event] = [request] if request is not None else []
         self.keys: set[bytes] = set()  # keys the tester recorded during this pairing
-        self.data: dict[str, Any] = {}  # per-monitor state
+        self.data: dict[Any, dict[str, Any]] = {}  # each monitor's notes (PairingMonitor.notes)
         self.conn_id = conn_id
 
     @property
@@ -115,25 +116,44 @@ class LinkState:
         self.conn_id = conn_id
         self.link = link
         self.pairing: Pairing | None = None
-        self.data: dict[str, Any] = {}
+        self.data: dict[Any, dict[str, Any]] = {}  # each monitor's notes
 
 
-class PairingMonitor(Monitor):
-    """Base of the pairing monitors: link and pairing bookkeeping, hooks for the rest."""
+class PairingTracker:
+    """The link and pairing bookkeeping, done once per event for every pairing monitor of a
+    trace; each monitor's overridden hooks are called in the order the monitors joined.
 
-    #: Whether ATT PDUs are handed to ``on_att`` (decoded lazily by the subclass).
-    wants_att = False
+    The LinkState and Pairing objects are shared: a monitor keeps its own notes on them in
+    :meth:`PairingMonitor.notes`."""
+
     KINDS = frozenset({ev.PDU, ev.ENCRYPTION, ev.KEY, ev.BOND, ev.CONNECT, ev.DISCONNECT,
                        ev.RESET})
-    LAYERS = frozenset({"smp"})
+    LAYERS = frozenset({"smp", "att"})
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self) -> None:
         self.links: dict[int, LinkState] = {}
         self.current: LinkState | None = None
         self._anon = -1  # ids for links known only from a CONNECT without a Link
         self.held: dict[bytes, Event] = {}  # every key the tester holds -> first KEY/BOND event
-        self.checked = 0
+        self.monitors: list[PairingMonitor] = []
+        self._hooks: dict[str, list] = {name: [] for name in _HOOKS}
+
+    @classmethod
+    def of(cls, trace: Trace) -> PairingTracker:
+        """The tracker shared by the pairing monitors listening to ``trace``."""
+        tracker = trace.shared.get(cls)
+        if tracker is None:
+            tracker = trace.shared[cls] = cls()
+            trace.subscribe(tracker.observe, cls.KINDS, cls.LAYERS)
+        return tracker
+
+    def join(self, monitor: PairingMonitor) -> None:
+        """Call ``monitor``'s hooks from now on (only those it overrides)."""
+        monitor.tracker = self
+        self.monitors.append(monitor)
+        for name in _HOOKS:
+            if getattr(type(monitor), name) is not getattr(PairingMonitor, name):
+                self._hooks[name].append(getattr(monitor, name))
 
     # --- bookkeeping ---
 
@@ -176,33 +196,40 @@ class PairingMonitor(Monitor):
         p = st.pairing
         if p is not None:
             st.pairing = None
-            self.on_pairing_end(st, p)
+            for hook in self._hooks["on_pairing_end"]:
+                hook(st, p)
+
+    def end_all(self) -> None:
+        """Close every pairing still open."""
+        for st in list(self.links.values()):
+            self._end_pairing(st)
 
     def observe(self, event: Event) -> None:
         kind = event.kind
+        hooks = self._hooks
         if kind == ev.PDU:
             layer = event.layer
-            if layer != "smp" and not (layer == "att" and self.wants_att):
-                return  # nothing else concerns pairing (cheap exit: this runs on every PDU)
-            st = self._state(event)
             if layer == "smp":
+                st = self._state(event)
                 dec = decode(event)
                 if st is None or dec is None:
                     return
+                p = st.pairing
                 if event.src == ev.TESTER:
                     if dec.name == "Pairing Request":
                         self._end_pairing(st)
-                        st.pairing = Pairing(event, dict(dec.fields) if dec.error is None
-                                             else None, st.conn_id)
-                        self.on_pairing_start(st, st.pairing, event)
+                        p = st.pairing = Pairing(event, dict(dec.fields) if dec.error is None
+                                                 else None, st.conn_id)
+                        for hook in hooks["on_pairing_start"]:
+                            hook(st, p, event)
                         return
-                    if st.pairing is not None:
-                        st.pairing.note(event)
-                        if dec.name == "Pairing Failed" and st.pairing.failed is None:
-                            st.pairing.failed = event
-                    self.on_tester_smp(st, st.pairing, dec, event)
+                    if p is not None:
+                        p.note(event)
+                        if dec.name == "Pairing Failed" and p.failed is None:
+                            p.failed = event
+                    for hook in hooks["on_tester_smp"]:
+                        hook(st, p, dec, event)
                 else:
-                    p = st.pairing
                     if p is not None:
                         p.note(event)
                         if dec.name == "Pairing Response" and p.response is None and \
@@ -211,50 +238,117 @@ class PairingMonitor(Monitor):
                             p.pres = dict(dec.fields)
                         elif dec.name == "Pairing Failed" and p.failed is None:
                             p.failed = event
-                    self.on_device_smp(st, p, dec, event)
-            elif layer == "att" and self.wants_att:
-                self.on_att(st, event)
+                    for hook in hooks["on_device_smp"]:
+                        hook(st, p, dec, event)
+            elif layer == "att":  # moves the current link too, whoever reads ATT
+                st = self._state(event)
+                for hook in hooks["on_att"]:
+                    hook(st, event)
         elif kind == ev.ENCRYPTION:
             st = self._state(event)
             info = event.info or {}
             if st is not None and st.pairing is not None:
                 st.pairing.note(event)
-            self.on_encryption(st, event, info.get("state"), key_bytes(info.get("ltk")))
+            state, ltk = info.get("state"), key_bytes(info.get("ltk"))
+            for hook in hooks["on_encryption"]:
+                hook(st, event, state, ltk)
         elif kind == ev.KEY:
             st = self._state(event)
             info = event.info or {}
             key = None
             if info.get("type") in ("STK", "LTK"):
                 key = self._hold(info.get("value"), event, st)
-            self.on_key(st, event, key)
+            for hook in hooks["on_key"]:
+                hook(st, event, key)
         elif kind == ev.BOND:
             st = self._state(event)
             key = self._hold((event.info or {}).get("ltk"), event, st)
-            self.on_bond(st, event, key)
+            for hook in hooks["on_bond"]:
+                hook(st, event, key)
         elif kind == ev.CONNECT:
-            link = event.link
-            if link is not None:
+            if event.link is not None:
                 st = self._state(event)
             else:
                 st = LinkState(self._anon, None)
                 self.links[self._anon] = st
                 self._anon -= 1
                 self.current = st
-            self.on_connect(st, event)
+            for hook in hooks["on_connect"]:
+                hook(st, event)
         elif kind == ev.DISCONNECT:
             st = self._state(event)
             if st is not None:
                 self._end_pairing(st)
-                self.on_disconnect(st, event)
+                for hook in hooks["on_disconnect"]:
+                    hook(st, event)
                 self.links.pop(st.conn_id, None)
             self.current = None
         elif kind == ev.RESET:
-            self.on_reset(event)
+            for hook in hooks["on_reset"]:
+                hook(event)
+
+
+_HOOKS = ("on_reset", "on_pairing_start", "on_pairing_end", "on_tester_smp", "on_device_smp",
+          "on_encryption", "on_key", "on_bond", "on_connect", "on_disconnect", "on_att")
+
+
+class PairingMonitor(Monitor):
+    """Base of the pairing monitors: hooks called by the shared :class:`PairingTracker`.
+
+    Subscribed to a trace, the monitor joins the trace's tracker; fed events one by one through
+    :meth:`observe`, it has a tracker of its own. Events outside the bookkeeping that a monitor
+    also reads (``EXTRA_KINDS``, PDUs of ``EXTRA_LAYERS``) go to :meth:`see`."""
+
+    KINDS = PairingTracker.KINDS
+    LAYERS = PairingTracker.LAYERS
+    EXTRA_KINDS: frozenset[str] = frozenset()
+    EXTRA_LAYERS: frozenset[str] = frozenset()
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.tracker: PairingTracker | None = None
+        self.checked = 0
+
+    def subscribe(self, trace: Trace) -> None:
+        PairingTracker.of(trace).join(self)
+        if self.EXTRA_KINDS:
+            trace.subscribe(self.see, self.EXTRA_KINDS, self.EXTRA_LAYERS)
+
+    def observe(self, event: Event) -> None:
+        """Take one event (a monitor used on its own, not subscribed to a trace)."""
+        if self.tracker is None:
+            PairingTracker().join(self)
+        if event.kind in self.EXTRA_KINDS and (event.kind != ev.PDU or
+                                               event.layer in self.EXTRA_LAYERS):
+            self.see(event)
+        self.tracker.observe(event)
+
+    def see(self, event: Event) -> None:
+        """An event of ``EXTRA_KINDS`` (before the tracker's hooks for it, when fed alone)."""
+
+    def notes(self, thing: Pairing | LinkState) -> dict[str, Any]:
+        """This monitor's own notes on a pairing or link (the objects are shared)."""
+        mine = thing.data.get(self)
+        if mine is None:
+            mine = thing.data[self] = {}
+        return mine
+
+    @property
+    def links(self) -> dict[int, LinkState]:
+        return self.tracker.links if self.tracker is not None else {}
+
+    @property
+    def held(self) -> dict[bytes, Event]:
+        return self.tracker.held if self.tracker is not None else {}
+
+    def held_before(self, key: bytes, pairing: Pairing | None) -> bool:
+        """Whether the tester held ``key`` before ``pairing`` began (a bond's key)."""
+        return self.tracker is not None and self.tracker.held_before(key, pairing)
 
     def end_all(self) -> None:
         """Close every pairing still open (call from ``finish``)."""
-        for st in list(self.links.values()):
-            self._end_pairing(st)
+        if self.tracker is not None:
+            self.tracker.end_all()
 
     # --- hooks ---
 

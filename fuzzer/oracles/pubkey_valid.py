@@ -53,10 +53,11 @@ class PubkeyValid(PairingMonitor):
         self._close(p)
 
     def _close(self, p: Pairing | None) -> None:
-        if p is not None and "bad" in p.data and not p.data.get("reported"):
+        notes = self.notes(p) if p is not None else {}
+        if "bad" in notes and not notes.get("reported"):
             self.checked += 1
             if len(self.support) < SUPPORT_CAP:
-                self.support.append(p.data.get("refusal") or p.data["bad"])
+                self.support.append(notes.get("refusal") or notes["bad"])
 
     def on_tester_smp(self, st: LinkState, p: Pairing | None, dec: Decoded, event: Event) -> None:
         if dec.name != "Pairing Public Key" or dec.error is not None:
@@ -67,29 +68,30 @@ class PubkeyValid(PairingMonitor):
         q = self._pairing(st, p)
         if q is not p:
             q.note(event)
-        q.data.setdefault("bad", event)
+        self.notes(q).setdefault("bad", event)
 
     def _progress(self, st: LinkState | None, what: str, event: Event) -> None:
         if st is None:
             return
         p = st.pairing if st.pairing is not None else self.orphan.get(st.conn_id)
-        if p is None or "bad" not in p.data or p.data.get("reported"):
+        notes = self.notes(p) if p is not None else {}
+        if "bad" not in notes or notes.get("reported"):
             return
-        p.data["reported"] = True
+        notes["reported"] = True
         self.violate(f"the tester sent a Pairing Public Key that is not on P-256 and {what} "
                      f"instead of Pairing Failed", event.step, p.evidence(event),
                      signature=what.split(" (")[0])
 
     def on_device_smp(self, st: LinkState, p: Pairing | None, dec: Decoded, event: Event) -> None:
         q = p if p is not None else self.orphan.get(st.conn_id)
-        if q is None or "bad" not in q.data:
+        if q is None or "bad" not in self.notes(q):
             return
         if q is not p:
             q.note(event)
         if dec.name in _PROGRESS:
             self._progress(st, f"the device went on with {dec.name}", event)
         elif dec.name == "Pairing Failed":
-            q.data.setdefault("refusal", event)
+            self.notes(q).setdefault("refusal", event)
 
     def on_encryption(self, st: LinkState | None, event: Event, state: Any,
                       ltk: bytes | None) -> None:

@@ -39,13 +39,14 @@ class RepeatedAttempts(PairingMonitor):
     def on_pairing_start(self, st: LinkState, p: Pairing, event: Event) -> None:
         last = self.failures.get(peer_of(st.link))
         if last is not None and 0 <= event.t - last[0].t <= self.window_us:
-            p.data["retry"] = last
+            self.notes(p)["retry"] = last
 
     def on_device_smp(self, st: LinkState, p: Pairing | None, dec: Decoded, event: Event) -> None:
         reason = dec.fields.get("reason") if dec.name == "Pairing Failed" else None
-        if p is not None and "retry" in p.data and not p.data.get("judged"):
-            p.data["judged"] = True
-            last, last_reason = p.data["retry"]
+        notes = self.notes(p) if p is not None else {}
+        if "retry" in notes and not notes.get("judged"):
+            notes["judged"] = True
+            last, last_reason = notes["retry"]
             if reason is not None:
                 # refused (0x09 Repeated Attempts is the spec's answer; a device that refuses
                 # this peer's pairing for another reason also made it wait)

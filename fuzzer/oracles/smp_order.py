@@ -141,11 +141,11 @@ class SmpOrder(PairingMonitor):
         super().__init__(*args, **kwargs)
         self.support: list[Event] = []
 
-    @staticmethod
-    def _order(st: LinkState) -> _Order:
-        o = st.data.get("order")
+    def _order(self, st: LinkState) -> _Order:
+        notes = self.notes(st)
+        o = notes.get("order")
         if o is None:
-            o = st.data["order"] = _Order()
+            o = notes["order"] = _Order()
         return o
 
     def _settle(self, o: _Order) -> None:
@@ -162,7 +162,7 @@ class SmpOrder(PairingMonitor):
         o.state, o.round, o.answered, o.reported = "wait_response", 0, False, False
 
     def on_disconnect(self, st: LinkState, event: Event) -> None:
-        o = st.data.get("order")
+        o = self.notes(st).get("order")
         if o is not None:
             self._settle(o)
 
@@ -240,7 +240,7 @@ class SmpOrder(PairingMonitor):
                       ltk: bytes | None) -> None:
         if st is None:
             return
-        o = st.data.get("order")
+        o = self.notes(st).get("order")
         if o is None:
             return
         if o.state == ABORTED:
@@ -255,7 +255,7 @@ class SmpOrder(PairingMonitor):
 
     def finish(self) -> Verdict:
         for st in self.links.values():
-            o = st.data.get("order")
+            o = self.notes(st).get("order")
             if o is not None:
                 self._settle(o)
         if self.violations:

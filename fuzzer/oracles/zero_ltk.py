@@ -18,9 +18,13 @@ from fuzzer.trace import events as ev
 from fuzzer.trace.describe import decode
 from fuzzer.trace.events import Event
 
+_ENC_REQ = bytes((ll.LL_ENC_REQ,))
+
 
 class ZeroLtk(PairingMonitor):
-    LAYERS = frozenset({"smp", "ll"})
+    EXTRA_KINDS = frozenset({ev.PDU, ev.DISCONNECT})
+    EXTRA_LAYERS = frozenset({"ll"})
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.devices: dict[bytes, set[str] | None] = {}  # key -> device addresses (None: any)
@@ -45,15 +49,16 @@ class ZeroLtk(PairingMonitor):
     def on_bond(self, st: LinkState | None, event: Event, key: bytes | None) -> None:
         self._for_device(key, event.info or {})
 
-    def observe(self, event: Event) -> None:
-        if event.kind == ev.PDU and event.layer == "ll" and event.src == ev.TESTER and \
-                event.link is not None and event.data[:1] == bytes((ll.LL_ENC_REQ,)):
-            dec = decode(event)
-            if dec is not None and dec.name == "LL_ENC_REQ":
-                self.enc_req[event.link.conn_id] = event
-        if event.kind == ev.DISCONNECT and event.link is not None:
+    def see(self, event: Event) -> None:
+        """Remember the tester's LL_ENC_REQ on each link, as evidence."""
+        if event.kind == ev.PDU:
+            if event.src == ev.TESTER and event.link is not None and \
+                    event.data[:1] == _ENC_REQ:
+                dec = decode(event)
+                if dec is not None and dec.name == "LL_ENC_REQ":
+                    self.enc_req[event.link.conn_id] = event
+        elif event.link is not None:  # a disconnection
             self.enc_req.pop(event.link.conn_id, None)
-        super().observe(event)
 
     def on_encryption(self, st: LinkState | None, event: Event, state: Any,
                       ltk: bytes | None) -> None:

@@ -119,11 +119,13 @@ class Trace:
     A listener may say which event kinds (and, for PDUs, which layers) it wants, so the fuzz
     loop calls each monitor only for what concerns it."""
 
-    __slots__ = ("events", "step", "_subs", "_routes")
+    __slots__ = ("events", "step", "_subs", "_routes", "shared")
 
     def __init__(self) -> None:
         self.events: list[Event] = []
         self.step = -1
+        #: listeners' shared helpers, by key (e.g. one pairing tracker for every pairing monitor)
+        self.shared: dict[Any, Any] = {}
         self._subs: list[tuple[Any, frozenset[str] | None, frozenset[str] | None]] = []
         self._routes: dict[tuple[str, str | None], list] = {}
 
