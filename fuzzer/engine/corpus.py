@@ -31,10 +31,14 @@ class Entry:
 class Corpus:
     """Programs kept for mutation, persisted in ``directory``."""
 
+    #: how many entries a weighted pick compares (a tournament keeps picking O(1))
+    TOURNAMENT = 32
+
     def __init__(self, directory: Path, procedures: set[str], in_memory: int = 2000) -> None:
         self.directory = directory
         self.procedures = procedures
         self.entries: dict[str, Entry] = {}
+        self._list: list[Entry] = []  # the entries, for picking
         self.in_memory = in_memory  # beyond this the weakest entries stay on disk only
         self.on_disk = 0
         self._seen_files: set[str] = set()
@@ -43,13 +47,20 @@ class Corpus:
     def __len__(self) -> int:
         return len(self.entries) + self.on_disk
 
+    def _keep(self, entry: Entry, iteration: int) -> None:
+        self.entries[entry.id] = entry
+        self._list.append(entry)
+        if len(self.entries) > self.in_memory:
+            self._evict(iteration)
+
     def _evict(self, iteration: int) -> None:
-        """Keep memory flat: drop the entry least likely to be picked (its file remains)."""
-        if len(self.entries) <= self.in_memory:
-            return
-        weakest = min(self.entries.values(), key=lambda e: self._weight(e, iteration))
-        del self.entries[weakest.id]
-        self.on_disk += 1
+        """Keep memory flat: drop the tenth of the entries least likely to be picked (their
+        files remain), so eviction costs O(log n) per entry added."""
+        ranked = sorted(self._list, key=lambda e: self._weight(e, iteration), reverse=True)
+        keep = ranked[: self.in_memory * 9 // 10]
+        self.on_disk += len(ranked) - len(keep)
+        self._list = sorted(keep, key=lambda e: e.iteration)  # independent of weight ties
+        self.entries = {e.id: e for e in self._list}
 
     @staticmethod
     def _weight(e: Entry, iteration: int) -> float:
@@ -58,17 +69,13 @@ class Corpus:
 
     def add(self, program: Program, new_transitions: int, iteration: int) -> str:
         """Keep ``program`` (written atomically); returns its id."""
-        data = program.to_dict()
-        text = yaml.dump(data, Dumper=_Dumper, sort_keys=False, width=100)
+        text = yaml.dump(program.to_dict(), Dumper=_Dumper, sort_keys=False, width=100)
         entry_id = hashlib.sha1(text.encode()).hexdigest()[:12]
         if entry_id not in self._seen_files:
-            meta = {"new_transitions": new_transitions, "iteration": iteration}
             self._seen_files.add(entry_id)
-            write_atomic(self.directory / f"{entry_id}.yaml",
-                         yaml.dump({"meta": meta, **data}, Dumper=_Dumper, sort_keys=False,
-                                   width=100), durable=False)
-            self.entries[entry_id] = Entry(entry_id, program, new_transitions, iteration)
-            self._evict(iteration)
+            meta = f"meta: {{new_transitions: {new_transitions}, iteration: {iteration}}}\n"
+            write_atomic(self.directory / f"{entry_id}.yaml", meta + text, durable=False)
+            self._keep(Entry(entry_id, program, new_transitions, iteration), iteration)
         return entry_id
 
     def sync(self) -> int:
@@ -85,18 +92,18 @@ class Corpus:
                 program = Program.from_dict(data, path, self.procedures)
             except (OSError, yaml.YAMLError, SpecError):
                 continue  # a partial or foreign file: atomic writes make this rare; skip it
-            self.entries[path.stem] = Entry(path.stem, program,
-                                            int(meta.get("new_transitions", 1)),
-                                            int(meta.get("iteration", 0)))
+            iteration = int(meta.get("iteration", 0))
+            self._keep(Entry(path.stem, program, int(meta.get("new_transitions", 1)),
+                             iteration), iteration)
             added += 1
-            self._evict(int(meta.get("iteration", 0)))
         return added
 
     def pick(self, rng: random.Random, iteration: int) -> Entry:
-        """An entry, favouring those that found many new transitions recently."""
-        entries = list(self.entries.values())
-        if len(entries) > 64:  # a weighted choice among a random sample keeps this O(1)
-            entries = rng.sample(entries, 64)
+        """An entry, favouring those that found many new transitions recently: a weighted
+        choice among a random tournament."""
+        entries = self._list
+        if len(entries) > self.TOURNAMENT:
+            entries = rng.choices(entries, k=self.TOURNAMENT)
         weights = [self._weight(e, iteration) for e in entries]
         entry = rng.choices(entries, weights=weights)[0]
         entry.picked += 1

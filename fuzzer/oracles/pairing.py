@@ -15,6 +15,7 @@ when it got them. Every event costs O(1): one dict look-up per link and one cach
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from fuzzer.oracles.base import Monitor
@@ -151,9 +152,8 @@ class PairingTracker:
         """Call ``monitor``'s hooks from now on (only those it overrides)."""
         monitor.tracker = self
         self.monitors.append(monitor)
-        for name in _HOOKS:
-            if getattr(type(monitor), name) is not getattr(PairingMonitor, name):
-                self._hooks[name].append(getattr(monitor, name))
+        for name in _overridden(type(monitor)):
+            self._hooks[name].append(getattr(monitor, name))
 
     # --- bookkeeping ---
 
@@ -286,6 +286,12 @@ class PairingTracker:
         elif kind == ev.RESET:
             for hook in hooks["on_reset"]:
                 hook(event)
+
+
+@functools.cache
+def _overridden(cls: type) -> tuple[str, ...]:
+    """The hooks ``cls`` overrides (the others are not called)."""
+    return tuple(name for name in _HOOKS if getattr(cls, name) is not getattr(PairingMonitor, name))
 
 
 _HOOKS = ("on_reset", "on_pairing_start", "on_pairing_end", "on_tester_smp", "on_device_smp",
