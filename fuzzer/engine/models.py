@@ -65,6 +65,8 @@ class StateModel:
     fuzz_from: list[str]
     source: str = ""
     out: dict[str, list[Transition]] = field(default_factory=dict)
+    _paths: dict[tuple[str, str], tuple[list[Transition], list[float] | None]] = field(
+        default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for t in self.transitions:
@@ -84,15 +86,25 @@ class StateModel:
         for _ in range(max_steps):
             if state == goal and (not path or rng.random() < 0.7):
                 break
-            choices = self.out.get(state)
-            if not choices:
+            towards, weights = self._toward(state, goal)
+            if not towards:
                 break
-            towards = [t for t in choices if self._reaches(t.target, goal)] or choices
-            weights = [t.weight for t in towards]
-            t = rng.choices(towards, weights=weights)[0] if sum(weights) > 0 else towards[0]
+            t = rng.choices(towards, weights=weights)[0] if weights else towards[0]
             path.append(ProgramStep(t.step.op, dict(t.step.args), t.step.label))
             state = t.target
         return path, state
+
+    def _toward(self, state: str, goal: str) -> tuple[list[Transition], list[float] | None]:
+        """The transitions out of ``state`` that can still reach ``goal`` (all of them if none
+        can) and their weights (None when they are all zero); computed once per pair."""
+        key = (state, goal)
+        found = self._paths.get(key)
+        if found is None:
+            choices = self.out.get(state, [])
+            towards = [t for t in choices if self._reaches(t.target, goal)] or choices
+            weights = [t.weight for t in towards]
+            found = self._paths[key] = (towards, weights if sum(weights) > 0 else None)
+        return found
 
     def _reaches(self, source: str, goal: str) -> bool:
         seen, todo = set(), [source]
