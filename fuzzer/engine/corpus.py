@@ -11,12 +11,43 @@ from pathlib import Path
 
 import yaml
 
-from fuzzer.engine.program import Program
+from fuzzer.engine.program import Program, ProgramStep
 from fuzzer.schema import SpecError
 from fuzzer.trace.atomic import write_atomic
 
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml when present: 10x faster
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def dump(data: object) -> str:
+    """YAML text as every corpus file is written."""
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, width=100)
+
+
+class ProgramText:
+    """A program's YAML, the same text ``dump(program.to_dict())`` gives, made from the YAML of
+    each step remembered by content: mutated programs share most of their steps."""
+
+    def __init__(self, size: int = 8192) -> None:
+        self.size = size
+        self._steps: dict[str, str] = {}
+
+    def _step(self, step: ProgramStep) -> str:
+        d = step.to_dict()
+        key = repr(d)  # content, types included (a str "1" differs from the int 1)
+        text = self._steps.get(key)
+        if text is None:
+            if len(self._steps) >= self.size:
+                self._steps.clear()
+            text = self._steps[key] = dump([d])
+        return text
+
+    def program(self, program: Program) -> str:
+        data = program.to_dict()
+        if not program.steps:
+            return dump(data)
+        del data["steps"]  # the last key: its items follow the rest, unindented
+        return dump(data) + "steps:\n" + "".join(map(self._step, program.steps))
 
 
 @dataclass
@@ -42,6 +73,7 @@ class Corpus:
         self.in_memory = in_memory  # beyond this the weakest entries stay on disk only
         self.on_disk = 0
         self._seen_files: set[str] = set()
+        self._yaml = ProgramText()
         directory.mkdir(parents=True, exist_ok=True)
 
     def __len__(self) -> int:
@@ -69,7 +101,7 @@ class Corpus:
 
     def add(self, program: Program, new_transitions: int, iteration: int) -> str:
         """Keep ``program`` (written atomically); returns its id."""
-        text = yaml.dump(program.to_dict(), Dumper=_Dumper, sort_keys=False, width=100)
+        text = self._yaml.program(program)
         entry_id = hashlib.sha1(text.encode()).hexdigest()[:12]
         if entry_id not in self._seen_files:
             self._seen_files.add(entry_id)
