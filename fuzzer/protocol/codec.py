@@ -100,7 +100,8 @@ class _Compiled:
     __slots__ = (
         "ptype", "name", "opcode", "names", "defaults", "field_set", "kinds",
         "head", "tail", "head_n", "tail_n", "min_len", "has_rest", "rest_name",
-        "u24", "bytes_len", "pieces", "simple", "bytes_items", "body",
+        "u24", "bytes_len", "pieces", "simple", "bytes_items", "body", "field_names",
+        "default_values",
     )
 
     def __init__(self, ptype: PduType, opcode_size: int) -> None:
@@ -153,6 +154,8 @@ class _Compiled:
         # only int and ("bytes", N) fields: struct packs them all in one go
         self.simple = not self.u24 and not self.has_rest
         self.bytes_items = tuple(self.bytes_len.items())
+        self.field_names = tuple(n for n, _ in self.defaults)
+        self.default_values = tuple(d for _, d in self.defaults)
 
 
 class Codec:
@@ -255,7 +258,7 @@ class Codec:
             if v is not _MISSING and (type(v) is not bytes or len(v) != size):
                 self._check_octets(c, fname, size, v)
         try:
-            return c.head.pack(c.opcode, *[get(n, d) for n, d in c.defaults])
+            return c.head.pack(c.opcode, *map(get, c.field_names, c.default_values))
         except (struct.error, TypeError, OverflowError):
             raise self._explain(c, fields) from None
 
