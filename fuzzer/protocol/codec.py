@@ -100,8 +100,7 @@ class _Compiled:
     __slots__ = (
         "ptype", "name", "opcode", "names", "defaults", "field_set", "kinds",
         "head", "tail", "head_n", "tail_n", "min_len", "has_rest", "rest_name",
-        "u24", "bytes_len", "pieces", "simple", "bytes_items", "body", "field_names",
-        "default_values",
+        "u24", "bytes_len", "pieces", "simple", "bytes_items", "body", "default_map",
     )
 
     def __init__(self, ptype: PduType, opcode_size: int) -> None:
@@ -154,8 +153,7 @@ class _Compiled:
         # only int and ("bytes", N) fields: struct packs them all in one go
         self.simple = not self.u24 and not self.has_rest
         self.bytes_items = tuple(self.bytes_len.items())
-        self.field_names = tuple(n for n, _ in self.defaults)
-        self.default_values = tuple(d for _, d in self.defaults)
+        self.default_map = dict(self.defaults)
 
 
 class Codec:
@@ -191,6 +189,9 @@ class Codec:
             c = _Compiled(pt, opcode_size)
             self._by_name[pt.name] = c
             self._by_op[pt.opcode] = c
+        # one-octet opcodes: the types indexed by opcode (None where there is none)
+        self._by_octet: tuple[_Compiled | None, ...] = tuple(
+            self._by_op.get(op) for op in range(256)) if opcode_size == 1 else ()
 
     # ------------------------------------------------------------------ tables
     def __contains__(self, name: object) -> bool:
@@ -252,13 +253,14 @@ class Codec:
             raise ValueError(f"{name}: unknown field(s) {', '.join(bad)}")
         if not c.simple:
             return self._encode(c, fields)
-        get = fields.get
         for fname, size in c.bytes_items:
-            v = get(fname, _MISSING)
-            if v is not _MISSING and (type(v) is not bytes or len(v) != size):
-                self._check_octets(c, fname, size, v)
+            if fname in fields:
+                v = fields[fname]
+                if type(v) is not bytes or len(v) != size:
+                    self._check_octets(c, fname, size, v)
         try:
-            return c.head.pack(c.opcode, *map(get, c.field_names, c.default_values))
+            # the defaults in wire order, overridden by the fields given (all known: checked)
+            return c.head.pack(c.opcode, *{**c.default_map, **fields}.values())
         except (struct.error, TypeError, OverflowError):
             raise self._explain(c, fields) from None
 
@@ -344,12 +346,16 @@ class Codec:
         if n < osz:
             return Decoded(UNKNOWN, -1, {"data": pdu},
                            f"truncated: need {osz} octets, got {n}")
-        op = pdu[0] if osz == 1 else self._op_struct.unpack_from(pdu)[0]
-        c = self._by_op.get(op)
+        if osz == 1:
+            op = pdu[0]
+            c = self._by_octet[op]
+        else:
+            op = self._op_struct.unpack_from(pdu)[0]
+            c = self._by_op.get(op)
         if c is None:
             return _new_decoded(Decoded, (UNKNOWN, op, {"data": pdu[osz:]}, None))
         if n == c.min_len and not c.has_rest:
-            fields = dict(zip(c.names, c.body.unpack_from(pdu, osz), strict=False))
+            fields = dict(zip(c.names, c.body.unpack_from(pdu, osz)))  # noqa: B905 - same lengths
             if c.u24:
                 for f in c.u24:
                     fields[f] = int.from_bytes(fields[f], "little")
@@ -357,7 +363,7 @@ class Codec:
         if c.has_rest and n >= c.min_len:
             hs = c.head.size
             end = n - c.tail.size
-            fields = dict(zip(c.names, c.body.unpack_from(pdu, osz), strict=False))
+            fields = dict(zip(c.names, c.body.unpack_from(pdu, osz)))  # noqa: B905 - same lengths
             fields[c.rest_name] = pdu[hs:end]  # type: ignore[index]
             if c.tail_n:
                 fields.update(zip(c.names[c.head_n:], c.tail.unpack_from(pdu, end), strict=True))
