@@ -192,8 +192,12 @@ class EmulatorTarget(Target):
         conn = self._conn
         event = self.trace.add(t, kind, src, layer, data, air,
                                conn.link if conn is not None else None, info)
-        # the PDUs' air time: 10 octets of overhead each (preamble, access address, header, CRC)
-        self._t = t + T_IFS_US + 80 + 8 * (sum(map(len, air)) + 10 * len(air))
+        t += T_IFS_US + 80
+        if air:
+            # the PDUs' air time: 10 octets of overhead each (preamble, access address, header,
+            # CRC)
+            t += 8 * (sum(map(len, air)) + 10 * len(air))
+        self._t = t
         return event
 
     # --- scanning and connections ---
