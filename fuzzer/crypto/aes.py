@@ -16,7 +16,7 @@ encryptors (and CMAC templates) are cached per key in bounded FIFO caches.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms, modes
 from cryptography.hazmat.primitives.cmac import CMAC
@@ -30,42 +30,35 @@ V = TypeVar("V")
 CACHE_SIZE = 256
 
 
-class BoundedCache(Generic[K, V]):
-    """A dict-backed cache holding at most ``maxsize`` entries, evicting the oldest.
+class BoundedCache(dict[K, V]):
+    """A dict holding at most ``maxsize`` entries, evicting the oldest.
 
-    Values are built on a miss by ``factory(key)``. Eviction is first-in first-out,
-    which costs nothing on a hit (no reordering) and is enough for the fuzzer's
+    Values are built on a miss by ``factory(key)``: ``cache[key]`` and ``cache.get(key)``
+    both return the cached value, building it first if needed. Eviction is first-in
+    first-out, which costs nothing on a hit (no reordering) and is enough for the fuzzer's
     access pattern: a handful of keys in use at once, replaced as pairings go on.
     """
 
-    __slots__ = ("_data", "_factory", "_maxsize")
+    __slots__ = ("_factory", "_maxsize")
 
     def __init__(self, factory: Callable[[K], V], maxsize: int = CACHE_SIZE) -> None:
         if maxsize < 1:
             raise ValueError("maxsize must be at least 1")
-        self._data: dict[K, V] = {}
+        super().__init__()
         self._factory = factory
         self._maxsize = maxsize
 
-    def get(self, key: K) -> V:
-        """Return the cached value for ``key``, building (and caching) it on a miss."""
-        try:
-            return self._data[key]
-        except KeyError:
-            pass
+    def __missing__(self, key: K) -> V:
         value = self._factory(key)
-        if len(self._data) >= self._maxsize:
+        if len(self) >= self._maxsize:
             # dicts keep insertion order: the first key is the oldest entry.
-            del self._data[next(iter(self._data))]
-        self._data[key] = value
+            del self[next(iter(self))]
+        self[key] = value
         return value
 
-    def clear(self) -> None:
-        """Drop every cached entry."""
-        self._data.clear()
-
-    def __len__(self) -> int:
-        return len(self._data)
+    def get(self, key: K) -> V:  # type: ignore[override]
+        """Return the cached value for ``key``, building (and caching) it on a miss."""
+        return self[key]
 
 
 def _new_ecb_encryptor(key: bytes) -> CipherContext:
@@ -94,7 +87,7 @@ def aes_ecb(key: bytes, block: bytes) -> bytes:
     """
     _check_len("key", key, 16)
     _check_len("block", block, 16)
-    return _ECB.get(bytes(key)).update(block)
+    return _ECB[bytes(key)].update(block)
 
 
 def e(key: bytes, plaintext: bytes) -> bytes:
@@ -104,9 +97,10 @@ def e(key: bytes, plaintext: bytes) -> bytes:
     key and data fed to AES first. With the on-air (little-endian) convention that
     means: reverse key, reverse data, AES-128-ECB, reverse the result.
     """
-    _check_len("key", key, 16)
-    _check_len("plaintext", plaintext, 16)
-    return _ECB.get(bytes(key[::-1])).update(plaintext[::-1])[::-1]
+    if len(key) != 16 or len(plaintext) != 16:
+        _check_len("key", key, 16)
+        _check_len("plaintext", plaintext, 16)
+    return _ECB[bytes(key[::-1])].update(plaintext[::-1])[::-1]
 
 
 def aes_cmac(key: bytes, message: bytes) -> bytes:
@@ -116,7 +110,8 @@ def aes_cmac(key: bytes, message: bytes) -> bytes:
     f4..h7 on top of AES-CMAC with a 128-bit key; this is that primitive. Unlike
     the rest of ``fuzzer.crypto`` it does NOT use the little-endian convention.
     """
-    _check_len("key", key, 16)
-    mac = _CMAC.get(bytes(key)).copy()
+    if len(key) != 16:
+        _check_len("key", key, 16)
+    mac = _CMAC[bytes(key)].copy()
     mac.update(message)
     return mac.finalize()

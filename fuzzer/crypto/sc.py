@@ -16,7 +16,7 @@ reads as the spec's 56-bit A1/A2 (type octet most significant). Build them with
 
 from __future__ import annotations
 
-from .aes import aes_cmac, e
+from .aes import BoundedCache, aes_cmac, e
 
 __all__ = [
     "KEY_ID_BRLE",
@@ -57,6 +57,12 @@ def _check_len(name: str, value: bytes, size: int) -> None:
         raise ValueError(f"{name} must be {size} bytes, got {len(value)}")
 
 
+def _check_lens(*checks: tuple[str, bytes, int]) -> None:
+    """Raise ValueError for the first ``(name, value, size)`` whose value is not ``size`` bytes."""
+    for name, value, size in checks:
+        _check_len(name, value, size)
+
+
 def _msb(value: bytes) -> bytes:
     """Reverse a little-endian value into the spec's MSB-first order."""
     return bytes(value[::-1])
@@ -70,7 +76,8 @@ def sc_address(addr: bytes, addr_type: int) -> bytes:
     the 48-bit address. Little-endian that is ``addr`` (6 bytes, as on air)
     followed by ``bytes([addr_type])``.
     """
-    _check_len("addr", addr, 6)
+    if len(addr) != 6:
+        _check_len("addr", addr, 6)
     if not 0 <= addr_type <= 0xFF:
         raise ValueError(f"addr_type must fit in one octet, got {addr_type}")
     return bytes(addr) + bytes((addr_type,))
@@ -94,12 +101,22 @@ def f4(u: bytes, v: bytes, x: bytes, z: int) -> bytes:
     public key X coordinates, ``x`` a 16-byte nonce, ``z`` one octet (0 for Just
     Works / Numeric Comparison, 0x80|bit for Passkey Entry).
     """
-    _check_len("u", u, 32)
-    _check_len("v", v, 32)
-    _check_len("x", x, 16)
+    if len(u) != 32 or len(v) != 32 or len(x) != 16:
+        _check_lens(("u", u, 32), ("v", v, 32), ("x", x, 16))
     if not 0 <= z <= 0xFF:
         raise ValueError(f"z must fit in one octet, got {z}")
-    return aes_cmac(_msb(x), _msb(u) + _msb(v) + bytes((z,)))[::-1]
+    return _F4[bytes(u), bytes(v), bytes(x), z]
+
+
+def _f4(args: tuple[bytes, bytes, bytes, int]) -> bytes:
+    u, v, x, z = args
+    # inputs reversed into the spec's MSB-first order (as _msb does)
+    return aes_cmac(bytes(x[::-1]), bytes(u[::-1]) + bytes(v[::-1]) + bytes((z,)))[::-1]
+
+
+# Results by arguments: the two sides of a pairing compute the same values (one sends a
+# confirm or check value, the other verifies it), so each is computed once.
+_F4 = BoundedCache[tuple[bytes, bytes, bytes, int], bytes](_f4, maxsize=64)
 
 
 def f5(w: bytes, n1: bytes, n2: bytes, a1: bytes, a2: bytes) -> tuple[bytes, bytes]:
@@ -111,16 +128,25 @@ def f5(w: bytes, n1: bytes, n2: bytes, a1: bytes, a2: bytes) -> tuple[bytes, byt
     ``w`` is the 32-byte DHKey, ``n1``/``n2`` 16-byte nonces, ``a1``/``a2``
     7-byte addresses (see :func:`sc_address`). Results are 16 bytes each.
     """
-    _check_len("w", w, 32)
-    _check_len("n1", n1, 16)
-    _check_len("n2", n2, 16)
-    _check_len("a1", a1, 7)
-    _check_len("a2", a2, 7)
-    t = aes_cmac(_F5_SALT, _msb(w))
-    body = _F5_KEY_ID + _msb(n1) + _msb(n2) + _msb(a1) + _msb(a2) + _F5_LENGTH
+    if len(w) != 32 or len(n1) != 16 or len(n2) != 16 or len(a1) != 7 or len(a2) != 7:
+        _check_lens(("w", w, 32), ("n1", n1, 16), ("n2", n2, 16), ("a1", a1, 7),
+                    ("a2", a2, 7))
+    return _F5[bytes(w), bytes(n1), bytes(n2), bytes(a1), bytes(a2)]
+
+
+def _f5(args: tuple[bytes, bytes, bytes, bytes, bytes]) -> tuple[bytes, bytes]:
+    w, n1, n2, a1, a2 = args
+    # inputs reversed into the spec's MSB-first order (as _msb does)
+    t = aes_cmac(_F5_SALT, bytes(w[::-1]))
+    body = (_F5_KEY_ID + bytes(n1[::-1]) + bytes(n2[::-1]) + bytes(a1[::-1]) + bytes(a2[::-1])
+            + _F5_LENGTH)
     mac_key = aes_cmac(t, b"\x00" + body)[::-1]
     ltk = aes_cmac(t, b"\x01" + body)[::-1]
     return mac_key, ltk
+
+
+_F5 = BoundedCache[tuple[bytes, bytes, bytes, bytes, bytes], tuple[bytes, bytes]](
+    _f5, maxsize=16)
 
 
 def f6(
@@ -139,15 +165,22 @@ def f6(
     in PDU order (IO Capability, OOB data flag, AuthReq; the spec's IOcap has
     AuthReq most significant), ``a1``/``a2`` 7-byte addresses (:func:`sc_address`).
     """
-    _check_len("w", w, 16)
-    _check_len("n1", n1, 16)
-    _check_len("n2", n2, 16)
-    _check_len("r", r, 16)
-    _check_len("io_cap", io_cap, 3)
-    _check_len("a1", a1, 7)
-    _check_len("a2", a2, 7)
-    msg = _msb(n1) + _msb(n2) + _msb(r) + _msb(io_cap) + _msb(a1) + _msb(a2)
-    return aes_cmac(_msb(w), msg)[::-1]
+    if (len(w) != 16 or len(n1) != 16 or len(n2) != 16 or len(r) != 16 or len(io_cap) != 3
+            or len(a1) != 7 or len(a2) != 7):
+        _check_lens(("w", w, 16), ("n1", n1, 16), ("n2", n2, 16), ("r", r, 16),
+                    ("io_cap", io_cap, 3), ("a1", a1, 7), ("a2", a2, 7))
+    return _F6[bytes(w), bytes(n1), bytes(n2), bytes(r), bytes(io_cap), bytes(a1), bytes(a2)]
+
+
+def _f6(args: tuple[bytes, ...]) -> bytes:
+    w, n1, n2, r, io_cap, a1, a2 = args
+    # inputs reversed into the spec's MSB-first order (as _msb does)
+    msg = (bytes(n1[::-1]) + bytes(n2[::-1]) + bytes(r[::-1]) + bytes(io_cap[::-1])
+           + bytes(a1[::-1]) + bytes(a2[::-1]))
+    return aes_cmac(bytes(w[::-1]), msg)[::-1]
+
+
+_F6 = BoundedCache[tuple[bytes, ...], bytes](_f6, maxsize=32)
 
 
 def g2_raw(u: bytes, v: bytes, x: bytes, y: bytes) -> int:

@@ -52,10 +52,20 @@ def session_key(ltk: bytes, skdm: bytes, skds: bytes) -> bytes:
     SK = e(LTK, SKD). ``ltk`` is 16 bytes, ``skdm``/``skds`` 8 bytes each as
     carried in LL_ENC_REQ / LL_ENC_RSP.
     """
-    _check_len("ltk", ltk, 16)
-    _check_len("skdm", skdm, 8)
-    _check_len("skds", skds, 8)
-    return e(ltk, bytes(skdm) + bytes(skds))
+    if len(ltk) != 16 or len(skdm) != 8 or len(skds) != 8:
+        _check_len("ltk", ltk, 16)
+        _check_len("skdm", skdm, 8)
+        _check_len("skds", skds, 8)
+    return _SESSION_KEYS[bytes(ltk), bytes(skdm) + bytes(skds)]
+
+
+def _session_key(args: tuple[bytes, bytes]) -> bytes:
+    ltk, skd = args
+    return e(ltk, skd)
+
+
+# SKs by (LTK, SKD): both ends of a link derive the same one
+_SESSION_KEYS = BoundedCache[tuple[bytes, bytes], bytes](_session_key, maxsize=16)
 
 
 def mask_key(key: bytes, size: int, *, allow_any: bool = False) -> bytes:
@@ -87,14 +97,15 @@ class LinkCipher:
     __slots__ = ("_ccm", "iv", "sk")
 
     def __init__(self, sk: bytes, ivm: bytes, ivs: bytes) -> None:
-        _check_len("sk", sk, 16)
-        _check_len("ivm", ivm, 4)
-        _check_len("ivs", ivs, 4)
+        if len(sk) != 16 or len(ivm) != 4 or len(ivs) != 4:
+            _check_len("sk", sk, 16)
+            _check_len("ivm", ivm, 4)
+            _check_len("ivs", ivs, 4)
         self.sk = bytes(sk)
         #: The 8-byte IV (IVm || IVs), little-endian, as used in the nonce.
         self.iv = bytes(ivm) + bytes(ivs)
         # AES takes the key most significant octet first (Vol 3 Part H 2.2.1).
-        self._ccm = _CCM.get(self.sk[::-1])
+        self._ccm = _CCM[self.sk[::-1]]
 
     def nonce(self, counter: int, from_central: bool) -> bytes:
         """Return the 13-byte CCM nonce for a packet (Vol 6 Part E 2.1).
@@ -120,7 +131,13 @@ class LinkCipher:
         """
         if not 0 <= header0 <= 0xFF:
             raise ValueError(f"header0 must be one octet, got {header0}")
-        return self._ccm.encrypt(self.nonce(counter, from_central), payload, _AAD[header0])
+        if not 0 <= counter <= MAX_COUNTER:
+            raise ValueError(f"packet counter must be 0..2^39-1, got {counter}")
+        if from_central:
+            counter |= _DIRECTION_BIT
+        # the nonce (Vol 6 Part E 2.1), as :meth:`nonce` builds it
+        nonce = counter.to_bytes(5, "little") + self.iv
+        return self._ccm.encrypt(nonce, payload, _AAD[header0])
 
     def decrypt(self, header0: int, data: bytes, counter: int, from_central: bool) -> bytes | None:
         """Return the plaintext of ``data`` (ciphertext || MIC), or None.
@@ -133,7 +150,13 @@ class LinkCipher:
             raise ValueError(f"header0 must be one octet, got {header0}")
         if len(data) < MIC_LEN:
             return None
+        if not 0 <= counter <= MAX_COUNTER:
+            raise ValueError(f"packet counter must be 0..2^39-1, got {counter}")
+        if from_central:
+            counter |= _DIRECTION_BIT
+        # the nonce (Vol 6 Part E 2.1), as :meth:`nonce` builds it
+        nonce = counter.to_bytes(5, "little") + self.iv
         try:
-            return self._ccm.decrypt(self.nonce(counter, from_central), data, _AAD[header0])
+            return self._ccm.decrypt(nonce, data, _AAD[header0])
         except InvalidTag:
             return None

@@ -83,8 +83,13 @@ def _smp(ctx: _Ctx, pdu: bytes) -> list[Event]:
 
 
 def _answers(events: list[Event]) -> list[smp.Decoded]:
-    return [smp.SMP.decode(e.data) for e in events
-            if e.kind == ev.PDU and e.src == ev.DEVICE and e.layer == "smp"]
+    """The device's SMP PDUs among ``events``, decoded."""
+    decode = smp.SMP.decode
+    out = []
+    for e in events:
+        if e.kind == ev.PDU and e.src == ev.DEVICE and e.layer == "smp":
+            out.append(decode(e.data))
+    return out
 
 
 def _expect(answers: list[smp.Decoded], name: str, after: str) -> smp.Decoded:
@@ -202,9 +207,10 @@ def _fail(ctx: _Ctx, reason: int, why: str) -> None:
 def _encrypt(ctx: _Ctx, key: bytes, size: int, what: str) -> list[Event]:
     events = ctx.runner.primitive("encrypt", ltk=key.hex(), ediv=0, rand="00" * 8,
                                   key_size=size)
-    if not any(e.kind == ev.ENCRYPTION and e.info.get("state") == "on" for e in events):
-        raise ProcedureFailed(f"encryption with the {what} failed")
-    return events
+    for e in events:
+        if e.kind == ev.ENCRYPTION and e.info.get("state") == "on":
+            return events
+    raise ProcedureFailed(f"encryption with the {what} failed")
 
 
 # --- LE Secure Connections (2.3.5.6) ---

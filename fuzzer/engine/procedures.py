@@ -12,15 +12,18 @@ from typing import Any
 from fuzzer.engine.central import Peer, StoredBond
 from fuzzer.engine.runner import ProcedureFailed, Runner
 from fuzzer.protocol import att, gatt, ll, nordic_dfu
-from fuzzer.targets.base import TargetError
+from fuzzer.targets.base import StepHandler, TargetError
 from fuzzer.trace import events as ev
 from fuzzer.trace.events import Event
 
 PROCEDURES: dict[str, Callable[..., None]] = {}
+#: the same procedures with the argument names each takes (the runner checks steps with them)
+PROCEDURE_HANDLERS: dict[str, StepHandler] = {}
 
 
 def procedure(fn: Callable[..., None]) -> Callable[..., None]:
     PROCEDURES[fn.__name__] = fn
+    PROCEDURE_HANDLERS[fn.__name__] = StepHandler(fn)
     return fn
 
 

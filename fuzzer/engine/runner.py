@@ -2,27 +2,27 @@
 
 from __future__ import annotations
 
-import functools
-import inspect
 import random
+from functools import cached_property
+from itertools import repeat
 from typing import Any
 
 from fuzzer.engine.central import CentralModel, Peer
 from fuzzer.engine.program import Program, ProgramStep
-from fuzzer.targets.base import Step, Target, TargetError
+from fuzzer.targets.base import Step, StepHandler, Target, TargetError
 from fuzzer.trace import events as ev
 from fuzzer.trace.events import Event, Trace
 
-
-@functools.lru_cache(maxsize=64)
-def _signature(fn: Any) -> inspect.Signature:
-    return inspect.signature(fn)
+# the procedures' handlers by name (procedures imports this module, so it is loaded on first use)
+_procedure_handlers: dict[str, StepHandler] | None = None
 
 
-@functools.lru_cache(maxsize=1024)
-def _check_args(fn: Any, names: tuple[str, ...]) -> None:
-    """Raise TypeError if ``fn`` cannot take these keyword arguments (cached per name set)."""
-    _signature(fn).bind(None, **dict.fromkeys(names))
+def _load_procedures() -> dict[str, StepHandler]:
+    global _procedure_handlers
+    from fuzzer.engine.procedures import PROCEDURE_HANDLERS
+
+    _procedure_handlers = PROCEDURE_HANDLERS
+    return PROCEDURE_HANDLERS
 
 
 class ProcedureFailed(Exception):
@@ -37,11 +37,16 @@ class Runner:
                  trace: Trace | None = None) -> None:
         self.target = target
         self.models = models
-        self.rng = random.Random(f"blefuzz-tester-{seed}")
+        self.seed = seed
         self.trace = trace if trace is not None else Trace()
         self.peers: dict[str, Peer] = {}
         self.current_peer: Peer | None = None
         target.open(self.trace)
+
+    @cached_property
+    def rng(self) -> random.Random:
+        """The tester's random source for this seed (made on first use: seeding is slow)."""
+        return random.Random(f"blefuzz-tester-{self.seed}")
 
     def add_peers(self, program: Program) -> None:
         for name, spec in program.peers.items():
@@ -58,22 +63,22 @@ class Runner:
             self.run_step(offset + index, step)
 
     def run_step(self, index: int, step: ProgramStep) -> None:
-        from fuzzer.engine.procedures import PROCEDURES
-
-        self.trace.step = index
-        self.trace.add(self.target.now_us, ev.STEP, ev.TESTER, info={
-            "index": index, "op": step.op, "args": dict(step.args), "label": step.label})
-        if step.op in PROCEDURES:
-            fn = PROCEDURES[step.op]
+        op, args = step.op, step.args
+        trace = self.trace
+        trace.step = index
+        trace.add(self.target.now_us, ev.STEP, ev.TESTER, info={
+            "index": index, "op": op, "args": dict(args), "label": step.label})
+        handler = (_procedure_handlers or _load_procedures()).get(op)
+        if handler is not None:
             try:
-                _check_args(fn, tuple(step.args))
+                handler.check(args)
             except TypeError as exc:
-                raise TargetError(f"step {index} ({step.op}): {exc}") from exc
+                raise TargetError(f"step {index} ({op}): {exc}") from exc
         try:
-            if step.op in PROCEDURES:
-                PROCEDURES[step.op](self, **step.args)
+            if handler is not None:
+                handler.func(self, **args)
             else:
-                self.primitive(step.op, **step.args)
+                self.primitive(op, **args)
         except ProcedureFailed as exc:
             self.note(f"{step.op} did not complete: {exc}")
         except TargetError as exc:
@@ -109,4 +114,4 @@ class Runner:
             self.target.run(Step("scan", {}))
 
     def random_bytes(self, n: int) -> bytes:
-        return bytes(self.rng.getrandbits(8) for _ in range(n))
+        return bytes(map(self.rng.getrandbits, repeat(8, n)))

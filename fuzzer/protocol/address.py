@@ -18,7 +18,7 @@ def to_bytes(addr: str) -> bytes:
 
 def from_bytes(raw: bytes) -> str:
     """6 octets as on air (least significant first) -> display form."""
-    return ":".join(f"{b:02X}" for b in raw[::-1])
+    return bytes(raw[::-1]).hex(":").upper()
 
 
 def is_static_random(raw: bytes) -> bool:

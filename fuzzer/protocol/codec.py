@@ -49,6 +49,7 @@ _INT_KINDS: dict[str, tuple[str, int]] = {
 }
 _OPCODE_CODES = {1: "B", 2: "H", 4: "I"}
 _MISSING = object()
+_BYTES_LIKE = (bytes, bytearray, memoryview)
 
 
 class Decoded(NamedTuple):
@@ -65,6 +66,10 @@ class Decoded(NamedTuple):
     opcode: int
     fields: dict[str, Any]
     error: str | None = None
+
+
+# builds a Decoded from a ready tuple without the NamedTuple's Python-level __new__
+_new_decoded = tuple.__new__
 
 
 class PduType(NamedTuple):
@@ -95,7 +100,7 @@ class _Compiled:
     __slots__ = (
         "ptype", "name", "opcode", "names", "defaults", "field_set", "kinds",
         "head", "tail", "head_n", "tail_n", "min_len", "has_rest", "rest_name",
-        "u24", "bytes_len", "pieces",
+        "u24", "bytes_len", "pieces", "simple", "bytes_items", "body", "default_map",
     )
 
     def __init__(self, ptype: PduType, opcode_size: int) -> None:
@@ -143,6 +148,12 @@ class _Compiled:
         self.head_n = len(head)
         self.tail_n = len(tail)
         self.min_len = self.head.size + self.tail.size
+        # the head fields without the opcode, unpacked from just after it
+        self.body = struct.Struct("<" + "".join(head))
+        # only int and ("bytes", N) fields: struct packs them all in one go
+        self.simple = not self.u24 and not self.has_rest
+        self.bytes_items = tuple(self.bytes_len.items())
+        self.default_map = dict(self.defaults)
 
 
 class Codec:
@@ -178,6 +189,9 @@ class Codec:
             c = _Compiled(pt, opcode_size)
             self._by_name[pt.name] = c
             self._by_op[pt.opcode] = c
+        # one-octet opcodes: the types indexed by opcode (None where there is none)
+        self._by_octet: tuple[_Compiled | None, ...] = tuple(
+            self._by_op.get(op) for op in range(256)) if opcode_size == 1 else ()
 
     # ------------------------------------------------------------------ tables
     def __contains__(self, name: object) -> bool:
@@ -237,28 +251,39 @@ class Codec:
         if not c.field_set.issuperset(fields):
             bad = sorted(set(fields) - c.field_set)
             raise ValueError(f"{name}: unknown field(s) {', '.join(bad)}")
-        return self._encode(c, fields)
+        if not c.simple:
+            return self._encode(c, fields)
+        for fname, size in c.bytes_items:
+            if fname in fields:
+                v = fields[fname]
+                if type(v) is not bytes or len(v) != size:
+                    self._check_octets(c, fname, size, v)
+        try:
+            # the defaults in wire order, overridden by the fields given (all known: checked)
+            return c.head.pack(c.opcode, *{**c.default_map, **fields}.values())
+        except (struct.error, TypeError, OverflowError):
+            raise self._explain(c, fields) from None
 
     def encode_fields(self, name: str, fields: Mapping[str, Any]) -> bytes:
         """Same as :meth:`encode` but with the fields in a mapping (e.g. ``Decoded.fields``)."""
         return self.encode(name, **fields)
 
+    @staticmethod
+    def _check_octets(c: _Compiled, fname: str, size: int, v: Any) -> None:
+        """Raise ValueError unless ``v`` is ``size`` octets (a ``("bytes", N)`` field)."""
+        if not isinstance(v, _BYTES_LIKE):
+            raise ValueError(f"{c.name}.{fname}: expected {size} octets, got {type(v).__name__}")
+        if len(v) != size:
+            raise ValueError(f"{c.name}.{fname}: expected {size} octets, got {len(v)}")
+
     def _encode(self, c: _Compiled, fields: Mapping[str, Any]) -> bytes:
         get = fields.get
-        for fname, size in c.bytes_len.items():
+        for fname, size in c.bytes_items:
             v = get(fname, _MISSING)
-            if v is _MISSING:
-                continue
-            if not isinstance(v, (bytes, bytearray, memoryview)):
-                raise ValueError(
-                    f"{c.name}.{fname}: expected {size} octets, got {type(v).__name__}"
-                )
-            if len(v) != size:
-                raise ValueError(f"{c.name}.{fname}: expected {size} octets, got {len(v)}")
-        vals: list[Any] = []
+            if v is not _MISSING:
+                self._check_octets(c, fname, size, v)
         rest: Any = b""
-        for fname, default in c.defaults:
-            vals.append(get(fname, default))
+        vals = [get(fname, default) for fname, default in c.defaults]
         if c.u24 or c.has_rest:
             vals = self._fix_special(c, vals)
             if c.has_rest:
@@ -321,29 +346,31 @@ class Codec:
         if n < osz:
             return Decoded(UNKNOWN, -1, {"data": pdu},
                            f"truncated: need {osz} octets, got {n}")
-        op = pdu[0] if osz == 1 else self._op_struct.unpack_from(pdu)[0]
-        c = self._by_op.get(op)
+        if osz == 1:
+            op = pdu[0]
+            c = self._by_octet[op]
+        else:
+            op = self._op_struct.unpack_from(pdu)[0]
+            c = self._by_op.get(op)
         if c is None:
-            return Decoded(UNKNOWN, op, {"data": pdu[osz:]}, None)
+            return _new_decoded(Decoded, (UNKNOWN, op, {"data": pdu[osz:]}, None))
         if n == c.min_len and not c.has_rest:
-            vals = c.head.unpack(pdu)
-            fields = dict(zip(c.names, vals[1:], strict=True))
+            fields = dict(zip(c.names, c.body.unpack_from(pdu, osz)))  # noqa: B905 - same lengths
             if c.u24:
                 for f in c.u24:
                     fields[f] = int.from_bytes(fields[f], "little")
-            return Decoded(c.name, op, fields, None)
+            return _new_decoded(Decoded, (c.name, op, fields, None))
         if c.has_rest and n >= c.min_len:
             hs = c.head.size
             end = n - c.tail.size
-            vals = c.head.unpack_from(pdu)
-            fields = dict(zip(c.names, vals[1:], strict=False))
+            fields = dict(zip(c.names, c.body.unpack_from(pdu, osz)))  # noqa: B905 - same lengths
             fields[c.rest_name] = pdu[hs:end]  # type: ignore[index]
             if c.tail_n:
                 fields.update(zip(c.names[c.head_n:], c.tail.unpack_from(pdu, end), strict=True))
             if c.u24:
                 for f in c.u24:
                     fields[f] = int.from_bytes(fields[f], "little")
-            return Decoded(c.name, op, fields, None)
+            return _new_decoded(Decoded, (c.name, op, fields, None))
         return self._decode_slow(c, op, pdu)
 
     def _decode_slow(self, c: _Compiled, op: int, pdu: bytes) -> Decoded:

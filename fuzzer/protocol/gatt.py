@@ -85,6 +85,8 @@ def uuid_to_le(u: UuidLike, *, force_128: bool = False) -> bytes:
 
 def uuid16(u16: int) -> bytes:
     """2 LE octets of a 16-bit UUID, e.g. an attribute type: ``uuid16(0x2800) == b"\\x00("``."""
+    if type(u16) is int and 0 <= u16 <= 0xFFFF:
+        return u16.to_bytes(2, "little")
     if isinstance(u16, bool) or not 0 <= u16 <= 0xFFFF:
         raise ValueError(f"{u16!r} is not a 16-bit UUID")
     return struct.pack("<H", u16)

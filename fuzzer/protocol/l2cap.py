@@ -25,18 +25,20 @@ _HDR = struct.Struct("<HH")
 def frame(cid: int, payload: bytes) -> bytes:
     """Basic L2CAP frame: length u16 LE, cid u16 LE, payload (Vol 3 Part A 3.1)."""
     payload = bytes(payload)
-    if not 0 <= cid <= 0xFFFF or len(payload) > 0xFFFF:
-        raise ValueError(f"bad L2CAP frame cid={cid} len={len(payload)}")
-    return _HDR.pack(len(payload), cid) + payload
+    n = len(payload)
+    if not 0 <= cid <= 0xFFFF or n > 0xFFFF:
+        raise ValueError(f"bad L2CAP frame cid={cid} len={n}")
+    return _HDR.pack(n, cid) + payload
 
 
 def parse(frame: bytes) -> tuple[int, bytes] | None:
     """``(cid, payload)`` of a complete basic frame; None if shorter than the
     header or if the length field does not equal the payload length."""
-    if len(frame) < HEADER_LEN:
+    n = len(frame)
+    if n < HEADER_LEN:
         return None
     length, cid = _HDR.unpack_from(frame)
-    if length != len(frame) - HEADER_LEN:
+    if length != n - HEADER_LEN:
         return None
     return cid, bytes(frame[HEADER_LEN:])
 
@@ -50,11 +52,12 @@ def fragment(frame: bytes, max_payload: int = 27) -> list[tuple[int, bytes]]:
     if max_payload < 1:
         raise ValueError("max_payload must be >= 1")
     frame = bytes(frame)
-    if len(frame) <= max_payload:
+    n = len(frame)
+    if n <= max_payload:
         return [(LLID_START, frame)]
     out = [(LLID_START, frame[:max_payload])]
-    out.extend((LLID_CONTINUATION, frame[i:i + max_payload])
-               for i in range(max_payload, len(frame), max_payload))
+    for i in range(max_payload, n, max_payload):
+        out.append((LLID_CONTINUATION, frame[i:i + max_payload]))
     return out
 
 
@@ -110,11 +113,13 @@ class Reassembler:
             self.dropped += 1
             return None
         buf = self._buf
-        if self._need == 0:
-            if len(buf) < HEADER_LEN:
+        n = len(buf)
+        need = self._need
+        if need == 0:
+            if n < HEADER_LEN:
                 return None
-            self._need = HEADER_LEN + (buf[0] | buf[1] << 8)
-        if len(buf) >= self._need:
+            need = self._need = HEADER_LEN + (buf[0] | buf[1] << 8)
+        if n >= need:
             out = bytes(buf)
             self._buf = bytearray()
             self._need = -1

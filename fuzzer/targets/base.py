@@ -19,7 +19,9 @@ engine only generates steps a target can perform:
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +42,28 @@ class Step:
 
     def to_dict(self) -> dict[str, Any]:
         return {"op": self.op, **self.args}
+
+
+class StepHandler:
+    """A step's handler (its first parameter the target or runner, then the step's arguments)
+    with the argument names it takes, so a step's arguments are checked without ``inspect``."""
+
+    __slots__ = ("func", "accepted", "required", "plain")
+
+    def __init__(self, func: Callable[..., Any]) -> None:
+        self.func = func
+        params = list(inspect.signature(func).parameters.values())[1:]
+        self.accepted = frozenset(p.name for p in params)
+        self.required = frozenset(p.name for p in params if p.default is p.empty)
+        # only named parameters: the two sets say everything ``bind`` would check
+        self.plain = all(p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) for p in params)
+
+    def check(self, args: dict[str, Any]) -> None:
+        """Raise TypeError (naming the problem, as ``inspect`` does) if the handler cannot take
+        these keyword arguments."""
+        if (not self.plain or not self.accepted.issuperset(args)
+                or not self.required <= args.keys()):
+            inspect.signature(self.func).bind(None, **dict.fromkeys(args))
 
 
 class TargetError(RuntimeError):

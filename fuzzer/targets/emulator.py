@@ -14,8 +14,6 @@ The ``connect`` step's ``peer_address`` is the central's address on air; with
 
 from __future__ import annotations
 
-import functools
-import inspect
 import random
 from typing import Any
 
@@ -31,38 +29,38 @@ from fuzzer.emulator.device import Device
 from fuzzer.emulator.profile import DeviceProfile
 from fuzzer.protocol import address as bdaddr
 from fuzzer.protocol import l2cap, ll
-from fuzzer.targets.base import PRIMITIVES, Step, Target, TargetError
+from fuzzer.targets.base import PRIMITIVES, Step, StepHandler, Target, TargetError
 from fuzzer.trace import events as ev
 from fuzzer.trace.events import Event, Link, Trace
 
 CONN_INTERVAL = 24  # 30 ms in 1.25 ms units
 SUPERVISION_TIMEOUT = 400  # 4 s in 10 ms units
 T_IFS_US = 150
+_CONN_INTERVAL_US = CONN_INTERVAL * 1250
 _LAYER_BY_CID = {l2cap.CID_SMP: "smp", l2cap.CID_ATT: "att"}
 
 
-@functools.lru_cache(maxsize=64)
-def _signature_of(func: Any) -> inspect.Signature:
-    return inspect.signature(func)
-
-
-@functools.lru_cache(maxsize=256)
-def _check_args(func: Any, names: tuple[str, ...]) -> None:
-    """Raise TypeError if the step handler cannot take these arguments (cached per name set)."""
-    _signature_of(func).bind(None, **dict.fromkeys(names))
-
-
 def _parse_hex(value: Any, name: str, size: int | None = None) -> bytes:
-    if isinstance(value, bytes):
+    if type(value) is str:
+        try:
+            raw = bytes.fromhex(value)  # spaces between octets are fine here too
+        except ValueError:
+            raw = _parse_hex_text(value, name)
+    elif isinstance(value, bytes):
         raw = value
     else:
-        try:
-            raw = bytes.fromhex(str(value).replace(" ", ""))
-        except ValueError as exc:
-            raise TargetError(f"{name}: expected hexadecimal octets, got {value!r}") from exc
+        raw = _parse_hex_text(value, name)
     if size is not None and len(raw) != size:
         raise TargetError(f"{name}: expected {size} octets, got {len(raw)}")
     return raw
+
+
+def _parse_hex_text(value: Any, name: str) -> bytes:
+    """Octets from hexadecimal text in which spaces may appear anywhere."""
+    try:
+        return bytes.fromhex(str(value).replace(" ", ""))
+    except ValueError as exc:
+        raise TargetError(f"{name}: expected hexadecimal octets, got {value!r}") from exc
 
 
 class _CentralLink:
@@ -95,7 +93,7 @@ class EmulatorTarget(Target):
         """A fresh device from the profile, as if just flashed and powered on."""
         self.seed = seed
         self.device = Device(self.profile, seed=seed)
-        self.rng = random.Random(f"blefuzz-radio-{seed}")
+        self._rng: random.Random | None = None
         self._conn: _CentralLink | None = None
         self.crashed = False
         self._conn_count = 0
@@ -108,6 +106,13 @@ class EmulatorTarget(Target):
 
     def close(self) -> None:
         self._conn = None
+
+    @property
+    def rng(self) -> random.Random:
+        """The radio's random source for this seed (made on first use: seeding is slow)."""
+        if self._rng is None:
+            self._rng = random.Random(f"blefuzz-radio-{self.seed}")
+        return self._rng
 
     @property
     def now_us(self) -> int:
@@ -127,27 +132,29 @@ class EmulatorTarget(Target):
         return d
 
     def run(self, step: Step) -> list[Event]:
-        handler = getattr(self, "_op_" + step.op, None)
-        if handler is None or step.op not in self.capabilities:
-            raise TargetError(f"the emulator target has no step {step.op!r}")
+        op, args = step.op, step.args
+        spec = _STEP_SPECS.get(op)
+        if spec is None:
+            raise TargetError(f"the emulator target has no step {op!r}")
         try:
-            _check_args(handler.__func__, tuple(step.args))
+            spec.check(args)
         except TypeError as exc:
-            raise TargetError(f"step {step.op}: {exc}") from exc
-        start = len(self.trace.events)
+            raise TargetError(f"step {op}: {exc}") from exc
+        events = self.trace.events
+        start = len(events)
         self._t = self.device.clock.now
-        if self.crashed and step.op != "power_cycle":
-            self._run_crashed(step)
-            return self.trace.events[start:]
-        if step.op == "power_cycle":
+        if self.crashed:
+            if op != "power_cycle":
+                self._run_crashed(step)
+                return events[start:]
             self.crashed = False
         try:
-            handler(**step.args)
+            spec.func(self, **args)
         except TargetError:
             raise
         except Exception as exc:  # noqa: BLE001 - the firmware raised: the device has crashed
             self._crash(exc)
-        return self.trace.events[start:]
+        return events[start:]
 
     def _crash(self, exc: Exception) -> None:
         """The emulated firmware raised: like a hard fault, the device stops answering and
@@ -178,10 +185,19 @@ class EmulatorTarget(Target):
     def _record(self, kind: str, src: str = ev.TESTER, layer: str | None = None,
                 data: bytes = b"", air: tuple[bytes, ...] = (),
                 info: dict[str, Any] | None = None) -> Event:
-        self._t = max(self._t, self.device.clock.now)
-        link = self._conn.link if self._conn is not None else None
-        event = self.trace.add(self._t, kind, src, layer, data, air, link, info)
-        self._t += T_IFS_US + 80 + 8 * sum(len(a) + 10 for a in air)
+        t = self._t
+        now = self.device.clock.now
+        if now > t:
+            t = now
+        conn = self._conn
+        event = self.trace.add(t, kind, src, layer, data, air,
+                               conn.link if conn is not None else None, info)
+        t += T_IFS_US + 80
+        if air:
+            # the PDUs' air time: 10 octets of overhead each (preamble, access address, header,
+            # CRC)
+            t += 8 * (sum(map(len, air)) + 10 * len(air))
+        self._t = t
         return event
 
     # --- scanning and connections ---
@@ -283,18 +299,25 @@ class EmulatorTarget(Target):
         self._send_l2cap(int(cid), _parse_hex(payload, "payload"))
 
     def _send_l2cap(self, cid: int, payload: bytes) -> None:
-        conn = self._require_conn()
+        conn = self._conn
+        if conn is None:
+            raise TargetError("not connected")
         frame = l2cap.frame(cid, payload)
-        layer = _LAYER_BY_CID.get(cid, "l2cap")
-        self._send_air(conn, conn.channel.build_l2cap(frame), layer,
-                       payload if layer != "l2cap" else frame)
+        layer = _LAYER_BY_CID.get(cid)
+        if layer is None:
+            self._send_air(conn, conn.channel.build_l2cap(frame), "l2cap", frame)
+        else:
+            self._send_air(conn, conn.channel.build_l2cap(frame), layer, payload)
         self._exchange()
 
     def _send_air(self, conn: _CentralLink, air: list[bytes], layer: str, data: bytes) -> None:
         self._record(ev.PDU, ev.TESTER, layer, data, tuple(air))
         ll_dev = self.device.link_layer
+        if ll_dev is None:
+            return
+        device_conn = conn.device_conn
         for pdu in air:
-            if ll_dev is None or ll_dev.connection is not conn.device_conn:
+            if ll_dev.connection is not device_conn:
                 break
             ll_dev.on_air(pdu)
 
@@ -302,11 +325,12 @@ class EmulatorTarget(Target):
 
     def _exchange(self, rounds: int = 1) -> None:
         """Let connection events pass and take in what the device sends."""
+        clock = self.device.clock
         for _ in range(rounds):
             self._drain()
             if self._conn is None:
                 return
-            self.device.clock.advance(CONN_INTERVAL * 1250)
+            clock.advance_to(clock.now + _CONN_INTERVAL_US)
             self._drain()
         self._check_link()
 
@@ -315,17 +339,14 @@ class EmulatorTarget(Target):
             conn = self._conn
             if conn is None:
                 return
-            tx = self._take_device_tx(conn)
+            # PDUs queued by the connection's link layer, even if the device has since reset
+            tx = conn.owner_ll.take_tx()
             if not tx:
                 return
             for air in tx:
                 self._on_device_air(conn, air)
                 if self._conn is None:
                     return
-
-    def _take_device_tx(self, conn: _CentralLink) -> list[bytes]:
-        # PDUs queued by the connection's link layer, even if the device has since reset
-        return conn.owner_ll.take_tx()
 
     def _on_device_air(self, conn: _CentralLink, air: bytes) -> None:
         try:
@@ -343,22 +364,22 @@ class EmulatorTarget(Target):
             self._record(ev.PDU, ev.DEVICE, "ll", payload, (air,))
             self._on_device_control(conn, payload)
             return
-        conn.pending_air.append(air)
+        pending = conn.pending_air
         if not payload:
-            conn.pending_air.clear()
+            pending.clear()
             return
+        pending.append(air)
         frame = conn.channel.reassembler.push(llid, payload)
         if frame is None:
             return
-        air_all = tuple(conn.pending_air)
-        conn.pending_air.clear()
+        air_all = tuple(pending)
+        pending.clear()
         parsed = l2cap.parse(frame)
-        if parsed is None:
+        layer = None if parsed is None else _LAYER_BY_CID.get(parsed[0])
+        if layer is None:
             self._record(ev.PDU, ev.DEVICE, "l2cap", frame, air_all)
-            return
-        cid, sdu = parsed
-        layer = _LAYER_BY_CID.get(cid, "l2cap")
-        self._record(ev.PDU, ev.DEVICE, layer, sdu if layer != "l2cap" else frame, air_all)
+        else:
+            self._record(ev.PDU, ev.DEVICE, layer, parsed[1], air_all)
 
     def _on_device_control(self, conn: _CentralLink, pdu: bytes) -> None:
         dec = ll.LL_CONTROL.decode(pdu)
@@ -472,8 +493,9 @@ class EmulatorTarget(Target):
         conn = self._require_conn()
         ltk_b = _parse_hex(ltk, "ltk", 16)
         rand_b = _parse_hex(rand, "rand", 8)
-        skdm = bytes(self.rng.getrandbits(8) for _ in range(8))
-        ivm = bytes(self.rng.getrandbits(8) for _ in range(4))
+        getrandbits = self.rng.getrandbits
+        skdm = bytes([getrandbits(8) for _ in range(8)])
+        ivm = bytes([getrandbits(8) for _ in range(4)])
         refresh = conn.link.encrypted
         conn.encryption = {"state": "wait_rsp", "ltk": ltk_b, "ediv": int(ediv), "rand": rand_b,
                            "skdm": skdm, "ivm": ivm, "key_size": int(key_size),
@@ -551,3 +573,8 @@ class EmulatorTarget(Target):
             "boots": self.device.boots,
             "bonds": len(fw.bonds.bonds) if fw is not None else 0,
         }
+
+
+# every step the emulator target runs, by op: capabilities with an ``_op_`` handler
+_STEP_SPECS = {op: StepHandler(getattr(EmulatorTarget, "_op_" + op))
+               for op in EmulatorTarget.capabilities if hasattr(EmulatorTarget, "_op_" + op)}
