@@ -24,6 +24,12 @@ LEVELS = {OPEN: 1, ENCRYPTED: 2, AUTHENTICATED: 3}
 
 DEFAULT_MTU = 23
 
+# Attribute types of GATT declarations (Vol 3 Part G 3.1-3.3)
+PRIMARY_SERVICE_UUID = gatt.uuid16(gatt.PRIMARY_SERVICE)
+SECONDARY_SERVICE_UUID = gatt.uuid16(gatt.SECONDARY_SERVICE)
+CHARACTERISTIC_UUID = gatt.uuid16(gatt.CHARACTERISTIC)
+CCCD_UUID = gatt.uuid16(gatt.CCCD)
+
 
 @dataclass
 class Attribute:
@@ -59,18 +65,19 @@ class GattDatabase:
         self.attributes: list[Attribute] = []
         self._service: Attribute | None = None
 
-    def _add(self, attr_type: bytes, value: bytes, **kw) -> Attribute:
-        attr = Attribute(handle=len(self.attributes) + 1, type=attr_type, value=value, **kw)
+    def _add(self, attr_type: bytes, value: bytes, read: str = OPEN, write: str = NEVER,
+             on_write: Callable | None = None, on_read: Callable | None = None) -> Attribute:
+        handle = len(self.attributes) + 1
+        attr = Attribute(handle, attr_type, value, read, write, on_write, on_read)
         self.attributes.append(attr)
         if self._service is not None:
-            self._service.group_end = attr.handle
+            self._service.group_end = handle
         return attr
 
     def add_service(self, uuid: bytes, primary: bool = True) -> Attribute:
         """A service declaration (Vol 3 Part G 3.1); later attributes belong to it."""
-        decl = gatt.PRIMARY_SERVICE if primary else gatt.SECONDARY_SERVICE
         self._service = None
-        attr = self._add(gatt.uuid16(decl), uuid)
+        attr = self._add(PRIMARY_SERVICE_UUID if primary else SECONDARY_SERVICE_UUID, uuid)
         attr.group_end = attr.handle
         self._service = attr
         return attr
@@ -89,11 +96,12 @@ class GattDatabase:
     ) -> Attribute:
         """A characteristic declaration, its value and optionally a CCCD (Vol 3 Part G 3.3)."""
         value_handle = len(self.attributes) + 2
-        self._add(gatt.uuid16(gatt.CHARACTERISTIC),
-                  bytes([properties]) + struct.pack("<H", value_handle) + uuid)
-        attr = self._add(uuid, value, read=read, write=write, on_write=on_write, on_read=on_read)
+        # Characteristic Properties, Value Handle (LE), UUID (Vol 3 Part G 3.3.1)
+        self._add(CHARACTERISTIC_UUID,
+                  bytes((properties, value_handle & 0xFF, value_handle >> 8)) + uuid)
+        attr = self._add(uuid, value, read, write, on_write, on_read)
         if cccd:
-            self._add(gatt.uuid16(gatt.CCCD), b"\x00\x00", read=OPEN, write=cccd_write)
+            self._add(CCCD_UUID, b"\x00\x00", OPEN, cccd_write)
         return attr
 
     def find(self, uuid: bytes) -> Attribute | None:
@@ -257,7 +265,7 @@ class AttServer:
         if not self._range_ok(opcode, start, end):
             return
         group = f["attribute_group_type"]
-        if group not in (gatt.uuid16(gatt.PRIMARY_SERVICE), gatt.uuid16(gatt.SECONDARY_SERVICE)):
+        if group not in (PRIMARY_SERVICE_UUID, SECONDARY_SERVICE_UUID):
             self._error(opcode, start, att.UNSUPPORTED_GROUP_TYPE)
             return
         out = b""
@@ -340,7 +348,7 @@ class AttServer:
     def notify(self, attr: Attribute, value: bytes) -> None:
         """A Handle Value Notification, if the peer enabled notifications in the CCCD."""
         cccd = self.db.get(attr.handle + 1)
-        if cccd is not None and cccd.type == gatt.uuid16(gatt.CCCD) and cccd.value[:1] == b"\x01":
+        if cccd is not None and cccd.type == CCCD_UUID and cccd.value[:1] == b"\x01":
             self.send(att.ATT.encode("Handle Value Notification", attribute_handle=attr.handle,
                                      value=value[: self.mtu - 3]))
 
