@@ -39,8 +39,10 @@ class VirtualClock:
 
     def schedule(self, delay_us: int, callback: Callable[[], None]) -> Timer:
         """Call ``callback`` once when the clock reaches now + ``delay_us``."""
+        if type(delay_us) is not int or delay_us < 0:
+            delay_us = max(0, int(delay_us))
         self._seq += 1
-        due = self.now + max(0, int(delay_us))
+        due = self.now + delay_us
         timer = Timer(due, self._seq, callback)
         heapq.heappush(self._timers, (due, self._seq, timer))
         return timer

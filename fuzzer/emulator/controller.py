@@ -217,7 +217,9 @@ class LinkLayer:
                 return
             frame = conn.channel.reassembler.push(llid, payload)
             if frame is not None and self.host is not None:
-                self._on_frame(frame)
+                parsed = l2cap.parse(frame)  # a frame whose length field is wrong is dropped
+                if parsed is not None:
+                    self.host.on_l2cap(parsed[0], parsed[1])
 
     def _on_data(self, llid: int, payload: bytes) -> None:
         """An L2CAP fragment: reassemble and hand complete frames to the host."""
@@ -240,13 +242,18 @@ class LinkLayer:
         conn = self.connection
         if conn is None or conn.terminating:
             return
-        self._tx.extend(conn.channel.build_l2cap(l2cap.frame(cid, payload)))
+        frame = l2cap.frame(cid, payload)
+        channel = conn.channel
+        if len(frame) <= channel.max_payload:
+            self._tx.append(channel.build(ll.LLID_START, frame))  # one PDU (Vol 6 Part B 2.4)
+        else:
+            self._tx.extend(channel.build_l2cap(frame))
 
     def send_control(self, pdu: bytes) -> None:
         conn = self.connection
         if conn is None:
             return
-        self._tx.append(conn.channel.build_control(pdu))
+        self._tx.append(conn.channel.build(ll.LLID_CONTROL, pdu))
 
     def disconnect(self, reason: int = ll.REMOTE_USER_TERMINATED) -> None:
         """Host-initiated termination: LL_TERMINATE_IND, then the link is gone."""

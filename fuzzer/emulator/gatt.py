@@ -65,20 +65,12 @@ class GattDatabase:
         self.attributes: list[Attribute] = []
         self._service: Attribute | None = None
 
-    def _add(self, attr_type: bytes, value: bytes, read: str = OPEN, write: str = NEVER,
-             on_write: Callable | None = None, on_read: Callable | None = None) -> Attribute:
-        handle = len(self.attributes) + 1
-        attr = Attribute(handle, attr_type, value, read, write, on_write, on_read)
-        self.attributes.append(attr)
-        if self._service is not None:
-            self._service.group_end = handle
-        return attr
-
     def add_service(self, uuid: bytes, primary: bool = True) -> Attribute:
         """A service declaration (Vol 3 Part G 3.1); later attributes belong to it."""
-        self._service = None
-        attr = self._add(PRIMARY_SERVICE_UUID if primary else SECONDARY_SERVICE_UUID, uuid)
-        attr.group_end = attr.handle
+        handle = len(self.attributes) + 1
+        attr = Attribute(handle, PRIMARY_SERVICE_UUID if primary else SECONDARY_SERVICE_UUID,
+                         uuid, group_end=handle)
+        self.attributes += (attr,)
         self._service = attr
         return attr
 
@@ -97,11 +89,17 @@ class GattDatabase:
         """A characteristic declaration, its value and optionally a CCCD (Vol 3 Part G 3.3)."""
         value_handle = len(self.attributes) + 2
         # Characteristic Properties, Value Handle (LE), UUID (Vol 3 Part G 3.3.1)
-        self._add(CHARACTERISTIC_UUID,
-                  bytes((properties, value_handle & 0xFF, value_handle >> 8)) + uuid)
-        attr = self._add(uuid, value, read, write, on_write, on_read)
+        declaration = Attribute(value_handle - 1, CHARACTERISTIC_UUID, bytes(
+            (properties, value_handle & 0xFF, value_handle >> 8)) + uuid)
+        attr = Attribute(value_handle, uuid, value, read, write, on_write, on_read)
         if cccd:
-            self._add(CCCD_UUID, b"\x00\x00", OPEN, cccd_write)
+            self.attributes += (declaration, attr,
+                                Attribute(value_handle + 1, CCCD_UUID, b"\x00\x00", OPEN,
+                                          cccd_write))
+        else:
+            self.attributes += (declaration, attr)
+        if self._service is not None:
+            self._service.group_end = self.attributes[-1].handle
         return attr
 
     def find(self, uuid: bytes) -> Attribute | None:

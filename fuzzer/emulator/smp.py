@@ -39,6 +39,8 @@ AUTH_FAILURES = {smp.PASSKEY_ENTRY_FAILED, smp.CONFIRM_VALUE_FAILED, smp.DHKEY_C
                  smp.NUMERIC_COMPARISON_FAILED}
 _PASSKEY_METHODS = (pm.PASSKEY_INITIATOR_INPUTS, pm.PASSKEY_RESPONDER_INPUTS,
                     pm.PASSKEY_BOTH_INPUT)
+# Pairing Failed (3.5.5) for every one-octet reason, encoded once
+_PAIRING_FAILED = tuple(smp.SMP.encode("Pairing Failed", reason=reason) for reason in range(256))
 _KEY_DIST_PDUS = {
     "Encryption Information": smp.KEY_DIST_ENC_KEY, "Central Identification": smp.KEY_DIST_ENC_KEY,
     "Identity Information": smp.KEY_DIST_ID_KEY,
@@ -220,7 +222,8 @@ class SecurityManager:
         return bytes(map(self.rng.getrandbits, repeat(8, n)))
 
     def _restart_timer(self) -> None:
-        self._stop_timer()
+        if self._timer is not None:
+            self._timer.cancel()
         self._timer = self.clock.schedule(SMP_TIMEOUT_US, self._on_timeout)
 
     def _stop_timer(self) -> None:
@@ -236,7 +239,7 @@ class SecurityManager:
         self.p = _Pairing()
 
     def _fail(self, reason: int) -> None:
-        self.send(smp.SMP.encode("Pairing Failed", reason=reason))
+        self.send(_PAIRING_FAILED[reason])
         self._end_failed(reason)
 
     def _end_failed(self, reason: int) -> None:
