@@ -166,18 +166,18 @@ class AttServer:
         if not pdu:
             return
         opcode = pdu[0]
-        dec = att.ATT.decode(pdu)
-        handler = _HANDLERS.get(dec.name)
+        name, _opcode, fields, error = att.ATT.decode(pdu)
+        handler = _HANDLERS[name] if name in _HANDLERS else None
         if handler is None:
             # Commands (bit 6 set) are ignored; unknown requests get Request Not Supported.
-            if not opcode & 0x40 and dec.name not in _SERVER_PDUS:
+            if not opcode & 0x40 and name not in _SERVER_PDUS:
                 self._error(opcode, 0, att.REQUEST_NOT_SUPPORTED)
             return
-        if dec.error is not None:
+        if error is not None:
             if not opcode & 0x40:
                 self._error(opcode, 0, att.INVALID_PDU)
             return
-        handler(self, opcode, dec.fields)
+        handler(self, opcode, fields)
 
     def _exchange_mtu(self, opcode: int, f: dict) -> None:
         self.mtu = max(DEFAULT_MTU, min(f["mtu"], self.local_mtu))
@@ -236,6 +236,7 @@ class AttServer:
             return
         out = b""
         length = 0
+        max_value = min(self.mtu - 4, 253)
         for attr in self.db.attributes[start - 1:end]:
             if attr.type != uuid:
                 continue
@@ -245,14 +246,14 @@ class AttServer:
                     self._error(opcode, attr.handle, err)
                     return
                 break
-            value = self._read_value(attr)[: min(self.mtu - 4, 253)]
-            if length and len(value) != length:
+            value = self._read_value(attr)[:max_value]
+            size = len(value)
+            if length and size != length:
                 break
-            length = len(value)
-            entry = struct.pack("<H", attr.handle) + value
-            if 2 + len(out) + len(entry) > self.mtu:
+            length = size
+            if 2 + len(out) + 2 + size > self.mtu:
                 break
-            out += entry
+            out += struct.pack("<H", attr.handle) + value
         if not out:
             self._error(opcode, start, att.ATTRIBUTE_NOT_FOUND)
             return
