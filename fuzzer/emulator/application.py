@@ -19,6 +19,13 @@ BODY_SENSOR_LOCATION = 0x2A38
 SERIAL_NUMBER_STRING = 0x2A25
 APP_DFU_REVISION = 0x0001  # DFU Version read in application mode (buttonless)
 RESET_DELAY_US = 20_000
+# Attribute types and advertising data as on air (Assigned Numbers; Core Supplement Part A 1.1)
+HEART_RATE_SERVICE_UUID = gatt.uuid16(HEART_RATE_SERVICE)
+BODY_SENSOR_LOCATION_UUID = gatt.uuid16(BODY_SENSOR_LOCATION)
+DEVICE_INFORMATION_SERVICE_UUID = gatt.uuid16(gatt.DEVICE_INFORMATION_SERVICE)
+SERIAL_NUMBER_STRING_UUID = gatt.uuid16(SERIAL_NUMBER_STRING)
+_SERVICES_AD = ll.encode_ad(ll.COMPLETE_16, HEART_RATE_SERVICE_UUID)
+_APP_DFU_REVISION = APP_DFU_REVISION.to_bytes(2, "little")
 
 
 class NordicApplication(Firmware):
@@ -33,7 +40,7 @@ class NordicApplication(Firmware):
         return self.profile.application.name
 
     def adv_uuids(self) -> bytes:
-        return ll.encode_ad(ll.COMPLETE_16, gatt.uuid16(HEART_RATE_SERVICE))
+        return _SERVICES_AD
 
     def make_bonds(self) -> BondStore:
         return self.device.make("bonds", self.device.flash, "app_bonds")
@@ -42,10 +49,10 @@ class NordicApplication(Firmware):
         return self.device.security_config()
 
     def build_gatt(self, db) -> None:
-        db.add_service(gatt.uuid16(HEART_RATE_SERVICE))
+        db.add_service(HEART_RATE_SERVICE_UUID)
         # An attribute that requires an encrypted link (security mode 1 level 2)
         self.protected = db.add_characteristic(
-            gatt.uuid16(BODY_SENSOR_LOCATION), gatt.PROP_READ, b"\x01", read=ENCRYPTED)
+            BODY_SENSOR_LOCATION_UUID, gatt.PROP_READ, b"\x01", read=ENCRYPTED)
         if self.profile.application.buttonless_dfu:
             db.add_service(nordic_dfu.SERVICE_UUID_BYTES)
             db.add_characteristic(nordic_dfu.PACKET_UUID_BYTES, gatt.PROP_WRITE_WITHOUT_RESPONSE,
@@ -57,11 +64,11 @@ class NordicApplication(Firmware):
                 nordic_dfu.CONTROL_POINT_UUID_BYTES, gatt.PROP_WRITE | gatt.PROP_NOTIFY,
                 write=entry, on_write=self._on_control_point, read="never", cccd=True)
             db.add_characteristic(nordic_dfu.VERSION_UUID_BYTES, gatt.PROP_READ,
-                                  APP_DFU_REVISION.to_bytes(2, "little"))
+                                  _APP_DFU_REVISION)
         # An attribute that needs MITM-protected keys (security mode 1 level 3)
-        db.add_service(gatt.uuid16(gatt.DEVICE_INFORMATION_SERVICE))
+        db.add_service(DEVICE_INFORMATION_SERVICE_UUID)
         self.authenticated_only = db.add_characteristic(
-            gatt.uuid16(SERIAL_NUMBER_STRING), gatt.PROP_READ, b"SN-0001", read=AUTHENTICATED)
+            SERIAL_NUMBER_STRING_UUID, gatt.PROP_READ, b"SN-0001", read=AUTHENTICATED)
 
     def _on_control_point(self, attr: Attribute, value: bytes, sec: LinkSecurity) -> int | None:
         cccd = self.db.get(attr.handle + 1)

@@ -25,6 +25,8 @@ from fuzzer.emulator.smp import SecurityConfig
 from fuzzer.protocol import gatt, ll, nordic_dfu
 
 BOOTLOADER_DFU_REVISION = 0x0008  # DFU Version in bootloader mode (SDK 7 and later)
+_BOOTLOADER_DFU_REVISION = BOOTLOADER_DFU_REVISION.to_bytes(2, "little")
+_SERVICES_AD = ll.encode_ad(ll.COMPLETE_128, nordic_dfu.SERVICE_UUID_BYTES)
 
 
 class LegacyBootloader(Firmware):
@@ -55,7 +57,7 @@ class LegacyBootloader(Firmware):
         return self.profile.bootloader.name
 
     def adv_uuids(self) -> bytes:
-        return ll.encode_ad(ll.COMPLETE_128, nordic_dfu.SERVICE_UUID_BYTES)
+        return _SERVICES_AD
 
     def make_bonds(self) -> BondStore:
         store = self.device.make("bonds", None, "bootloader_bonds")
@@ -78,7 +80,7 @@ class LegacyBootloader(Firmware):
             nordic_dfu.CONTROL_POINT_UUID_BYTES, gatt.PROP_WRITE | gatt.PROP_NOTIFY, write=OPEN,
             on_write=self._on_control_point, read="never", cccd=True)
         db.add_characteristic(nordic_dfu.VERSION_UUID_BYTES, gatt.PROP_READ,
-                              BOOTLOADER_DFU_REVISION.to_bytes(2, "little"))
+                              _BOOTLOADER_DFU_REVISION)
 
     def start(self) -> None:
         super().start()

@@ -33,33 +33,52 @@ class VirtualClock:
 
     def __init__(self) -> None:
         self.now = 0
-        self._timers: list[Timer] = []
+        # heap of (due, seq, timer): ties on ``due`` fire in scheduling order
+        self._timers: list[tuple[int, int, Timer]] = []
         self._seq = 0
 
     def schedule(self, delay_us: int, callback: Callable[[], None]) -> Timer:
         """Call ``callback`` once when the clock reaches now + ``delay_us``."""
+        if type(delay_us) is not int or delay_us < 0:
+            delay_us = max(0, int(delay_us))
         self._seq += 1
-        timer = Timer(self.now + max(0, int(delay_us)), self._seq, callback)
-        heapq.heappush(self._timers, timer)
+        due = self.now + delay_us
+        timer = Timer(due, self._seq, callback)
+        heapq.heappush(self._timers, (due, self._seq, timer))
         return timer
 
     def advance(self, delta_us: int) -> None:
         """Move time forward by ``delta_us``, firing due timers in order."""
-        self.advance_to(self.now + max(0, int(delta_us)))
+        if type(delta_us) is not int:
+            delta_us = int(delta_us)
+        t_us = self.now + delta_us if delta_us > 0 else self.now
+        timers = self._timers
+        if timers and timers[0][0] <= t_us:
+            self._fire_until(t_us)
+        self.now = t_us if t_us > self.now else self.now
 
     def advance_to(self, t_us: int) -> None:
         """Move time forward to ``t_us`` (never backwards), firing due timers in order."""
         timers = self._timers
-        while timers and timers[0].due <= t_us:
-            timer = heapq.heappop(timers)
+        if timers and timers[0][0] <= t_us:
+            self._fire_until(t_us)
+        if t_us > self.now:
+            self.now = t_us
+
+    def _fire_until(self, t_us: int) -> None:
+        """Fire, in order, every live timer due at or before ``t_us``."""
+        timers = self._timers
+        while timers and timers[0][0] <= t_us:
+            timer = heapq.heappop(timers)[2]
             if timer.cancelled:
                 continue
-            self.now = max(self.now, timer.due)
+            if timer.due > self.now:
+                self.now = timer.due
             timer.callback()
-        self.now = max(self.now, t_us)
 
     def next_due(self) -> int | None:
         """When the next live timer fires, or None."""
-        while self._timers and self._timers[0].cancelled:
-            heapq.heappop(self._timers)
-        return self._timers[0].due if self._timers else None
+        timers = self._timers
+        while timers and timers[0][2].cancelled:
+            heapq.heappop(timers)
+        return timers[0][0] if timers else None

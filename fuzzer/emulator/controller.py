@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import random
 import struct
+from collections.abc import Callable
+from itertools import repeat
 from typing import Protocol
 
 from fuzzer.crypto.session import LinkCipher, session_key
@@ -58,6 +60,21 @@ _EXPECTED_DURING = {
     "pausing": frozenset({"LL_PAUSE_ENC_RSP", "LL_TERMINATE_IND"}),
     "paused": frozenset({"LL_ENC_REQ", "LL_TERMINATE_IND"}),
 }
+
+# Control PDUs without parameters that the peripheral sends (Vol 6 Part B 2.4.2), encoded once
+_LL_START_ENC_REQ = ll.LL_CONTROL.encode("LL_START_ENC_REQ")
+_LL_START_ENC_RSP = ll.LL_CONTROL.encode("LL_START_ENC_RSP")
+_LL_PAUSE_ENC_RSP = ll.LL_CONTROL.encode("LL_PAUSE_ENC_RSP")
+_LL_PING_RSP = ll.LL_CONTROL.encode("LL_PING_RSP")
+
+
+def _control_handlers(cls: type) -> dict[str, Callable | None]:
+    """Each LL control PDU name (and "unknown") mapped to the class's ``_ll_<name>`` method,
+    or None when it has none."""
+    table: dict[str, Callable | None] = {
+        name: getattr(cls, "_ll_" + name[3:].lower(), None) for name in ll.LL_CONTROL.names}
+    table["unknown"] = None
+    return table
 
 
 def default_features(version: int) -> int:
@@ -198,7 +215,11 @@ class LinkLayer:
             if conn.enc_state != "idle":
                 self._unexpected(conn)
                 return
-            self._on_data(llid, payload)
+            frame = conn.channel.reassembler.push(llid, payload)
+            if frame is not None and self.host is not None:
+                parsed = l2cap.parse(frame)  # a frame whose length field is wrong is dropped
+                if parsed is not None:
+                    self.host.on_l2cap(parsed[0], parsed[1])
 
     def _on_data(self, llid: int, payload: bytes) -> None:
         """An L2CAP fragment: reassemble and hand complete frames to the host."""
@@ -206,9 +227,14 @@ class LinkLayer:
         assert conn is not None
         frame = conn.channel.reassembler.push(llid, payload)
         if frame is not None and self.host is not None:
-            parsed = l2cap.parse(frame)
-            if parsed is not None:
-                self.host.on_l2cap(*parsed)
+            self._on_frame(frame)
+
+    def _on_frame(self, frame: bytes) -> None:
+        """A reassembled L2CAP basic frame (Vol 3 Part A 3.1) for the host; one whose length
+        field does not match is dropped."""
+        parsed = l2cap.parse(frame)
+        if parsed is not None:
+            self.host.on_l2cap(parsed[0], parsed[1])
 
     # --- host interface ---------------------------------------------------------------------
 
@@ -216,13 +242,18 @@ class LinkLayer:
         conn = self.connection
         if conn is None or conn.terminating:
             return
-        self._tx.extend(conn.channel.build_l2cap(l2cap.frame(cid, payload)))
+        frame = l2cap.frame(cid, payload)
+        channel = conn.channel
+        if len(frame) <= channel.max_payload:
+            self._tx.append(channel.build(ll.LLID_START, frame))  # one PDU (Vol 6 Part B 2.4)
+        else:
+            self._tx.extend(channel.build_l2cap(frame))
 
     def send_control(self, pdu: bytes) -> None:
         conn = self.connection
         if conn is None:
             return
-        self._tx.append(conn.channel.build_control(pdu))
+        self._tx.append(conn.channel.build(ll.LLID_CONTROL, pdu))
 
     def disconnect(self, reason: int = ll.REMOTE_USER_TERMINATED) -> None:
         """Host-initiated termination: LL_TERMINATE_IND, then the link is gone."""
@@ -294,25 +325,25 @@ class LinkLayer:
             pdu = ll.LL_CONTROL.encode("LL_REJECT_IND", error_code=error)
         self.send_control(pdu)
 
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._LL_HANDLERS = _control_handlers(cls)
+
     def _on_control(self, conn: Connection, pdu: bytes) -> None:
         if not pdu:
             return
-        opcode = pdu[0]
-        dec = ll.LL_CONTROL.decode(pdu)
-        name = dec.name
-        expected = _EXPECTED_DURING.get(conn.enc_state)
-        if expected is not None and (name not in expected or dec.error is not None):
+        name, _opcode, fields, error = ll.LL_CONTROL.decode(pdu)
+        if conn.enc_state != "idle" and (
+                name not in _EXPECTED_DURING[conn.enc_state] or error is not None):
             self._unexpected(conn)
             return
-        if name == "unknown" or dec.error is not None:
-            # Unknown opcodes, and control PDUs of the wrong length, get LL_UNKNOWN_RSP (2.4.2).
-            self._unknown(opcode)
-            return
-        handler = getattr(self, "_ll_" + name[3:].lower(), None)
+        # Unknown opcodes, control PDUs of the wrong length, and those with no procedure here
+        # get LL_UNKNOWN_RSP (2.4.2).
+        handler = self._LL_HANDLERS[name] if error is None else None
         if handler is None:
-            self._unknown(opcode)
+            self._unknown(pdu[0])
             return
-        handler(conn, dec.fields)
+        handler(self, conn, fields)
 
     def _ll_terminate_ind(self, conn: Connection, f: dict) -> None:
         self._drop(f["error_code"])
@@ -336,7 +367,7 @@ class LinkLayer:
         if not self.features & FEATURE_LE_PING:
             self._unknown(ll.LL_PING_REQ)
             return
-        self.send_control(ll.LL_CONTROL.encode("LL_PING_RSP"))
+        self.send_control(_LL_PING_RSP)
 
     def _ll_connection_update_ind(self, conn: Connection, f: dict) -> None:
         conn.interval_us = max(1, f["interval"]) * 1250
@@ -393,8 +424,9 @@ class LinkLayer:
             self._reject(conn, ll.LL_ENC_REQ, ll.LMP_PDU_NOT_ALLOWED)
             return
         restart = conn.enc_state == "paused"
-        skds = bytes(self.rng.getrandbits(8) for _ in range(8))
-        ivs = bytes(self.rng.getrandbits(8) for _ in range(4))
+        random_octet = self.rng.getrandbits
+        skds = bytes(map(random_octet, repeat(8, 8)))
+        ivs = bytes(map(random_octet, repeat(8, 4)))
         self.send_control(ll.LL_CONTROL.encode("LL_ENC_RSP", skds=skds, ivs=ivs))
         ltk = self.host.on_ltk_request(f["rand"], f["ediv"]) if self.host else None
         if ltk is None:
@@ -407,7 +439,7 @@ class LinkLayer:
         conn.pending_key_size = key_size
         conn.enc_state = "starting"
         # LL_START_ENC_REQ goes out unencrypted; from now on we receive encrypted.
-        self.send_control(ll.LL_CONTROL.encode("LL_START_ENC_REQ"))
+        self.send_control(_LL_START_ENC_REQ)
         conn.channel.rx_encrypted = True
         self._start_procedure_timer(conn)
 
@@ -425,7 +457,7 @@ class LinkLayer:
             return
         self._stop_procedure_timer(conn)
         conn.channel.tx_encrypted = True
-        self.send_control(ll.LL_CONTROL.encode("LL_START_ENC_RSP"))
+        self.send_control(_LL_START_ENC_RSP)
         conn.enc_state = "idle"
         conn.encrypted = True
         conn.key_size = conn.pending_key_size
@@ -442,7 +474,7 @@ class LinkLayer:
             return
         # Our LL_PAUSE_ENC_RSP still goes out encrypted; then we receive unencrypted, and keep
         # transmitting encrypted until the central's LL_PAUSE_ENC_RSP arrives.
-        self.send_control(ll.LL_CONTROL.encode("LL_PAUSE_ENC_RSP"))
+        self.send_control(_LL_PAUSE_ENC_RSP)
         conn.channel.rx_encrypted = False
         conn.enc_state = "pausing"
         self._start_procedure_timer(conn)
@@ -458,3 +490,6 @@ class LinkLayer:
         conn.channel.set_cipher(None)
         conn.enc_state = "paused"
         conn.encrypted = False
+
+
+LinkLayer._LL_HANDLERS = _control_handlers(LinkLayer)

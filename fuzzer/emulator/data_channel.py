@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from fuzzer.crypto.session import LinkCipher
 from fuzzer.protocol import l2cap
-from fuzzer.protocol.ll import LLID_CONTROL
+from fuzzer.protocol.ll import LLID_CONTROL, LLID_START
 
 MIC_SIZE = 4
 MAX_PAYLOAD = 27  # octets of LL payload before Data Length Extension (Vol 6 Part B 2.4)
@@ -82,17 +82,17 @@ class DataChannel:
     def build(self, llid: int, payload: bytes) -> bytes:
         """One air PDU (header + payload, + MIC when transmit encryption is on)."""
         header0 = llid | (self.nesn << 2) | (self.sn << 3)
-        if self.tx_encrypted and self.cipher is not None and payload:
+        if self.tx_encrypted and payload and self.cipher is not None:
             # An empty PDU is never encrypted (Vol 6 Part B 5.1.3).
-            body = self.cipher.encrypt(header0, payload, self.tx_counter, self.is_central)
+            payload = self.cipher.encrypt(header0, payload, self.tx_counter, self.is_central)
             self.tx_counter += 1
-        else:
-            body = payload
         self.sn ^= 1  # the peer acknowledges every PDU on the emulated air
-        return bytes((header0, len(body))) + body
+        return bytes((header0, len(payload))) + payload
 
     def build_l2cap(self, frame: bytes) -> list[bytes]:
         """Air PDUs that carry one L2CAP frame (LLID start, then continuation fragments)."""
+        if len(frame) <= self.max_payload:
+            return [self.build(LLID_START, frame)]  # fits in one PDU (Vol 6 Part B 2.4)
         return [self.build(llid, chunk) for llid, chunk in l2cap.fragment(frame, self.max_payload)]
 
     def build_control(self, pdu: bytes) -> bytes:
@@ -100,24 +100,25 @@ class DataChannel:
 
     def parse(self, air: bytes) -> tuple[int, bytes]:
         """(LLID, plaintext payload) of a received air PDU; raises MicFailure or ValueError."""
-        if len(air) < 2:
+        size = len(air)
+        if size < 2:
             raise ValueError("data channel PDU shorter than its 2-octet header")
         header0, length = air[0], air[1]
+        if size - 2 != length:
+            raise ValueError(f"length field {length} but {size - 2} payload octets")
         body = air[2:]
-        if len(body) != length:
-            raise ValueError(f"length field {length} but {len(body)} payload octets")
-        mic = MIC_SIZE if self.rx_encrypted and self.cipher is not None and body else 0
-        if length - mic > self.max_rx_payload:
+        encrypted = self.rx_encrypted and length and self.cipher is not None
+        if length - (MIC_SIZE if encrypted else 0) > self.max_rx_payload:
             # The receiver is set up for connEffectiveMaxRxOctets (4.5.10); a longer PDU is not
             # received (as an nRF5 radio truncates at PCNF1.MAXLEN and fails the CRC).
+            mic = MIC_SIZE if encrypted else 0
             raise ValueError(f"payload of {length - mic} octets exceeds the receive maximum "
                              f"{self.max_rx_payload}")
         self.nesn ^= 1
-        llid = header0 & 0x03
-        if self.rx_encrypted and self.cipher is not None and body:
+        if encrypted:
             plain = self.cipher.decrypt(header0, body, self.rx_counter, not self.is_central)
             if plain is None:
                 raise MicFailure(f"MIC failure at packet counter {self.rx_counter}")
             self.rx_counter += 1
-            return llid, plain
-        return llid, body
+            return header0 & 0x03, plain
+        return header0 & 0x03, body

@@ -8,6 +8,7 @@ Flash survives both.
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from typing import Any
 
 from fuzzer.emulator.clock import VirtualClock
@@ -19,6 +20,56 @@ from fuzzer.emulator.smp import IO_CAPABILITIES, KEY_BITS, SecurityConfig
 from fuzzer.protocol import address as bdaddr
 
 
+@dataclass(frozen=True)
+class _ProfileConstants:
+    """What every device built from one profile derives from it alike (octets as on air)."""
+
+    address: bytes
+    address_type: int
+    irk: bytes
+    controller_options: dict[str, Any]
+    security: dict[str, Any]  # SecurityConfig arguments
+
+    @classmethod
+    def of(cls, profile: DeviceProfile) -> _ProfileConstants:
+        """The constants of ``profile``, derived on first use and then kept with it."""
+        constants = profile.derived.get("device")
+        if constants is None:
+            version = BT_VERSIONS[profile.bluetooth_version]
+            constants = profile.derived["device"] = cls(
+                address=bdaddr.to_bytes(profile.address),
+                address_type=bdaddr.TYPE_CODES[profile.address_type],
+                irk=bytes.fromhex(profile.irk)[::-1],
+                controller_options={"version": version, "features": default_features(version)},
+                security=_security_arguments(profile))
+        return constants
+
+
+def _security_arguments(profile: DeviceProfile) -> dict[str, Any]:
+    """SecurityConfig's arguments from the profile's ``security`` section."""
+    s = profile.security
+    oob = s.oob
+
+    def octets(value: str | None) -> bytes | None:
+        return bytes.fromhex(value)[::-1] if value else None
+
+    return dict(
+        pairing=True, bonding=s.bonding, io_capability=IO_CAPABILITIES[s.io_capability],
+        mitm=s.mitm, min_key_size=s.min_key_size, max_key_size=s.max_key_size,
+        passkey=getattr(s, "passkey", None),
+        responder_keys=sum(KEY_BITS[k] for k in set(s.responder_keys)),
+        initiator_keys=sum(KEY_BITS[k] for k in set(s.initiator_keys)),
+        secure_connections=s.secure_connections, sc_only=s.sc_only, keypress=s.keypress,
+        numeric_comparison_accept=s.numeric_comparison == "accept",
+        security_request=s.security_request, debug_mode=s.debug_mode,
+        allow_downgrade=s.allow_downgrade,
+        repeated_attempts_wait_us=int(s.repeated_attempts_wait_s * 1_000_000),
+        repeated_attempts_max_wait_us=int(s.repeated_attempts_max_wait_s * 1_000_000),
+        legacy_oob_tk=octets(oob.get("legacy_tk")), peer_oob_r=octets(oob.get("peer_r")),
+        peer_oob_confirm=octets(oob.get("peer_confirm")),
+    )
+
+
 class Device:
     """One emulated device built from a profile; deterministic for a given seed."""
 
@@ -27,13 +78,15 @@ class Device:
         self.flaws = profile.flaws
         self.clock = VirtualClock()
         self.rng = random.Random(f"blefuzz-device-{seed}")
-        self.address = bdaddr.to_bytes(profile.address)
-        self.address_type = bdaddr.TYPE_CODES[profile.address_type]
-        self.irk = bytes.fromhex(profile.irk)[::-1]
+        self._constants = constants = _ProfileConstants.of(profile)
+        self.address = constants.address
+        self.address_type = constants.address_type
+        self.irk = constants.irk
         self.flash = self.make("flash")
         self.flash.write("app_valid", b"\x01")  # factory-programmed application (bank 0 valid)
         self.ram = RetainedRAM()
         self.firmware: Firmware | None = None
+        self.link_layer: LinkLayer | None = None  # the running firmware's (the radio's view)
         self.boots = 0
         self.power_cycle()
 
@@ -44,31 +97,12 @@ class Device:
         return self.profile.components[name](*args, **kwargs)
 
     def controller_options(self) -> dict[str, Any]:
-        version = BT_VERSIONS[self.profile.bluetooth_version]
-        return {"version": version, "features": default_features(version)}
+        """Keyword arguments for the controller: Core version and LE features."""
+        return dict(self._constants.controller_options)
 
     def security_config(self) -> SecurityConfig:
-        s = self.profile.security
-        oob = s.oob
-
-        def octets(value: str | None) -> bytes | None:
-            return bytes.fromhex(value)[::-1] if value else None
-
-        return SecurityConfig(
-            pairing=True, bonding=s.bonding, io_capability=IO_CAPABILITIES[s.io_capability],
-            mitm=s.mitm, min_key_size=s.min_key_size, max_key_size=s.max_key_size,
-            passkey=getattr(s, "passkey", None),
-            responder_keys=sum(KEY_BITS[k] for k in set(s.responder_keys)),
-            initiator_keys=sum(KEY_BITS[k] for k in set(s.initiator_keys)),
-            secure_connections=s.secure_connections, sc_only=s.sc_only, keypress=s.keypress,
-            numeric_comparison_accept=s.numeric_comparison == "accept",
-            security_request=s.security_request, debug_mode=s.debug_mode,
-            allow_downgrade=s.allow_downgrade,
-            repeated_attempts_wait_us=int(s.repeated_attempts_wait_s * 1_000_000),
-            repeated_attempts_max_wait_us=int(s.repeated_attempts_max_wait_s * 1_000_000),
-            legacy_oob_tk=octets(oob.get("legacy_tk")), peer_oob_r=octets(oob.get("peer_r")),
-            peer_oob_confirm=octets(oob.get("peer_confirm")),
-        )
+        """A fresh SecurityConfig from the profile (the caller may change it)."""
+        return SecurityConfig(**self._constants.security)
 
     def app_valid(self) -> bool:
         return self.flash.read("app_valid") == b"\x01"
@@ -90,6 +124,7 @@ class Device:
         if old is not None and old.ll is not None:
             old.ll.connection = None
             old.ll.advertising = False
+        self.link_layer = None
         bootloader = self.make("bootloader", self)
         self.firmware = bootloader
         if bootloader.should_enter_dfu():
@@ -99,11 +134,12 @@ class Device:
             self.firmware = app
             app.start()
 
-    # The radio, as the tester's radio reaches it ----------------------------------------------
+    def firmware_started(self, firmware: Firmware) -> None:
+        """A firmware image brought up its Link Layer: the radio reaches it if it runs."""
+        if firmware is self.firmware:
+            self.link_layer = firmware.ll
 
-    @property
-    def link_layer(self) -> LinkLayer | None:
-        return self.firmware.ll if self.firmware is not None else None
+    # The radio, as the tester's radio reaches it ----------------------------------------------
 
     @property
     def mode(self) -> str:

@@ -3,6 +3,7 @@ Link Layer and host with its own identity, GATT database and bonds, then adverti
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
 from fuzzer.emulator.bonds import BondStore
@@ -10,13 +11,21 @@ from fuzzer.emulator.controller import LinkLayer
 from fuzzer.emulator.gatt import AttServer, GattDatabase
 from fuzzer.emulator.host import Host
 from fuzzer.emulator.smp import SecurityConfig
-from fuzzer.protocol import gatt, ll
+from fuzzer.protocol import gatt, l2cap, ll
 
 if TYPE_CHECKING:
     from fuzzer.emulator.device import Device
 
 # Advertising flags: LE General Discoverable, BR/EDR not supported (Core Supplement Part A 1.3)
 ADV_FLAGS = 0x06
+_FLAGS_AD = ll.encode_ad(ll.FLAGS, bytes([ADV_FLAGS]))
+
+# Attribute types of the GAP and GATT services every image has (Vol 3 Part C 12, Part G 7)
+GAP_SERVICE_UUID = gatt.uuid16(gatt.GAP_SERVICE)
+DEVICE_NAME_UUID = gatt.uuid16(gatt.DEVICE_NAME)
+APPEARANCE_UUID = gatt.uuid16(gatt.APPEARANCE)
+GATT_SERVICE_UUID = gatt.uuid16(gatt.GATT_SERVICE)
+SERVICE_CHANGED_UUID = gatt.uuid16(gatt.SERVICE_CHANGED)
 
 
 class Firmware:
@@ -57,8 +66,7 @@ class Firmware:
     # Boot ------------------------------------------------------------------------------------
 
     def adv_data(self) -> bytes:
-        data = ll.encode_ad(ll.FLAGS, bytes([ADV_FLAGS]))
-        data += ll.encode_ad(ll.COMPLETE_LOCAL_NAME, self.local_name().encode())
+        data = _FLAGS_AD + ll.encode_ad(ll.COMPLETE_LOCAL_NAME, self.local_name().encode())
         data += self.adv_uuids()
         if len(data) > 31:
             raise ValueError(f"advertising data of {len(data)} octets exceeds 31")
@@ -70,22 +78,25 @@ class Firmware:
         address, address_type = self.identity()
         self.ll = dev.make("controller", dev.clock, dev.rng, address, address_type,
                            self.adv_data(), **dev.controller_options())
+        dev.firmware_started(self)
         self.bonds = self.make_bonds()
         self.host = Host(self.ll, self.bonds)
-        self.db = GattDatabase()
-        self.db.add_service(gatt.uuid16(gatt.GAP_SERVICE))
-        self.db.add_characteristic(gatt.uuid16(gatt.DEVICE_NAME), gatt.PROP_READ,
-                                   self.local_name().encode())
-        self.db.add_characteristic(gatt.uuid16(gatt.APPEARANCE), gatt.PROP_READ, b"\x00\x00")
-        self.db.add_service(gatt.uuid16(gatt.GATT_SERVICE))
-        self.service_changed = self.db.add_characteristic(
-            gatt.uuid16(gatt.SERVICE_CHANGED), gatt.PROP_INDICATE, b"", read="never", cccd=True)
-        self.build_gatt(self.db)
-        self.att: AttServer = dev.make("gatt", self.db, self.host.send_att, flaws=self.flaws)
+        self.db = db = GattDatabase()
+        db.add_service(GAP_SERVICE_UUID)
+        db.add_characteristic(DEVICE_NAME_UUID, gatt.PROP_READ, self.local_name().encode())
+        db.add_characteristic(APPEARANCE_UUID, gatt.PROP_READ, b"\x00\x00")
+        db.add_service(GATT_SERVICE_UUID)
+        self.service_changed = db.add_characteristic(
+            SERVICE_CHANGED_UUID, gatt.PROP_INDICATE, b"", read="never", cccd=True)
+        self.build_gatt(db)
+        # the servers send straight down the link's L2CAP fixed channels (Vol 3 Part A 2.1)
+        self.att: AttServer = dev.make("gatt", db, partial(self.ll.send_l2cap, l2cap.CID_ATT),
+                                       flaws=self.flaws)
         self.host.att = self.att
         self.smp = dev.make(
-            "smp", self.security_config(), dev.clock, dev.rng, self.bonds, self.host.send_smp,
-            address, address_type, dev.irk, flaws=self.flaws)
+            "smp", self.security_config(), dev.clock, dev.rng, self.bonds,
+            partial(self.ll.send_l2cap, l2cap.CID_SMP), address, address_type, dev.irk,
+            flaws=self.flaws)
         self.host.smp = self.smp
         self.smp.on_bonded = self.host.on_bonded
         self.smp.existing_bond = lambda: self.host.current_bond

@@ -24,6 +24,12 @@ LEVELS = {OPEN: 1, ENCRYPTED: 2, AUTHENTICATED: 3}
 
 DEFAULT_MTU = 23
 
+# Attribute types of GATT declarations (Vol 3 Part G 3.1-3.3)
+PRIMARY_SERVICE_UUID = gatt.uuid16(gatt.PRIMARY_SERVICE)
+SECONDARY_SERVICE_UUID = gatt.uuid16(gatt.SECONDARY_SERVICE)
+CHARACTERISTIC_UUID = gatt.uuid16(gatt.CHARACTERISTIC)
+CCCD_UUID = gatt.uuid16(gatt.CCCD)
+
 
 @dataclass
 class Attribute:
@@ -59,19 +65,12 @@ class GattDatabase:
         self.attributes: list[Attribute] = []
         self._service: Attribute | None = None
 
-    def _add(self, attr_type: bytes, value: bytes, **kw) -> Attribute:
-        attr = Attribute(handle=len(self.attributes) + 1, type=attr_type, value=value, **kw)
-        self.attributes.append(attr)
-        if self._service is not None:
-            self._service.group_end = attr.handle
-        return attr
-
     def add_service(self, uuid: bytes, primary: bool = True) -> Attribute:
         """A service declaration (Vol 3 Part G 3.1); later attributes belong to it."""
-        decl = gatt.PRIMARY_SERVICE if primary else gatt.SECONDARY_SERVICE
-        self._service = None
-        attr = self._add(gatt.uuid16(decl), uuid)
-        attr.group_end = attr.handle
+        handle = len(self.attributes) + 1
+        attr = Attribute(handle, PRIMARY_SERVICE_UUID if primary else SECONDARY_SERVICE_UUID,
+                         uuid, group_end=handle)
+        self.attributes += (attr,)
         self._service = attr
         return attr
 
@@ -89,11 +88,18 @@ class GattDatabase:
     ) -> Attribute:
         """A characteristic declaration, its value and optionally a CCCD (Vol 3 Part G 3.3)."""
         value_handle = len(self.attributes) + 2
-        self._add(gatt.uuid16(gatt.CHARACTERISTIC),
-                  bytes([properties]) + struct.pack("<H", value_handle) + uuid)
-        attr = self._add(uuid, value, read=read, write=write, on_write=on_write, on_read=on_read)
+        # Characteristic Properties, Value Handle (LE), UUID (Vol 3 Part G 3.3.1)
+        declaration = Attribute(value_handle - 1, CHARACTERISTIC_UUID, bytes(
+            (properties, value_handle & 0xFF, value_handle >> 8)) + uuid)
+        attr = Attribute(value_handle, uuid, value, read, write, on_write, on_read)
         if cccd:
-            self._add(gatt.uuid16(gatt.CCCD), b"\x00\x00", read=OPEN, write=cccd_write)
+            self.attributes += (declaration, attr,
+                                Attribute(value_handle + 1, CCCD_UUID, b"\x00\x00", OPEN,
+                                          cccd_write))
+        else:
+            self.attributes += (declaration, attr)
+        if self._service is not None:
+            self._service.group_end = self.attributes[-1].handle
         return attr
 
     def find(self, uuid: bytes) -> Attribute | None:
@@ -160,18 +166,18 @@ class AttServer:
         if not pdu:
             return
         opcode = pdu[0]
-        dec = att.ATT.decode(pdu)
-        handler = _HANDLERS.get(dec.name)
+        name, _opcode, fields, error = att.ATT.decode(pdu)
+        handler = _HANDLERS[name] if name in _HANDLERS else None
         if handler is None:
             # Commands (bit 6 set) are ignored; unknown requests get Request Not Supported.
-            if not opcode & 0x40 and dec.name not in _SERVER_PDUS:
+            if not opcode & 0x40 and name not in _SERVER_PDUS:
                 self._error(opcode, 0, att.REQUEST_NOT_SUPPORTED)
             return
-        if dec.error is not None:
+        if error is not None:
             if not opcode & 0x40:
                 self._error(opcode, 0, att.INVALID_PDU)
             return
-        handler(self, opcode, dec.fields)
+        handler(self, opcode, fields)
 
     def _exchange_mtu(self, opcode: int, f: dict) -> None:
         self.mtu = max(DEFAULT_MTU, min(f["mtu"], self.local_mtu))
@@ -230,6 +236,7 @@ class AttServer:
             return
         out = b""
         length = 0
+        max_value = min(self.mtu - 4, 253)
         for attr in self.db.attributes[start - 1:end]:
             if attr.type != uuid:
                 continue
@@ -239,14 +246,14 @@ class AttServer:
                     self._error(opcode, attr.handle, err)
                     return
                 break
-            value = self._read_value(attr)[: min(self.mtu - 4, 253)]
-            if length and len(value) != length:
+            value = self._read_value(attr)[:max_value]
+            size = len(value)
+            if length and size != length:
                 break
-            length = len(value)
-            entry = struct.pack("<H", attr.handle) + value
-            if 2 + len(out) + len(entry) > self.mtu:
+            length = size
+            if 2 + len(out) + 2 + size > self.mtu:
                 break
-            out += entry
+            out += struct.pack("<H", attr.handle) + value
         if not out:
             self._error(opcode, start, att.ATTRIBUTE_NOT_FOUND)
             return
@@ -257,7 +264,7 @@ class AttServer:
         if not self._range_ok(opcode, start, end):
             return
         group = f["attribute_group_type"]
-        if group not in (gatt.uuid16(gatt.PRIMARY_SERVICE), gatt.uuid16(gatt.SECONDARY_SERVICE)):
+        if group not in (PRIMARY_SERVICE_UUID, SECONDARY_SERVICE_UUID):
             self._error(opcode, start, att.UNSUPPORTED_GROUP_TYPE)
             return
         out = b""
@@ -340,7 +347,7 @@ class AttServer:
     def notify(self, attr: Attribute, value: bytes) -> None:
         """A Handle Value Notification, if the peer enabled notifications in the CCCD."""
         cccd = self.db.get(attr.handle + 1)
-        if cccd is not None and cccd.type == gatt.uuid16(gatt.CCCD) and cccd.value[:1] == b"\x01":
+        if cccd is not None and cccd.type == CCCD_UUID and cccd.value[:1] == b"\x01":
             self.send(att.ATT.encode("Handle Value Notification", attribute_handle=attr.handle,
                                      value=value[: self.mtu - 3]))
 

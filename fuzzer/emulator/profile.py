@@ -92,6 +92,8 @@ class DeviceProfile:
     flaws: frozenset[str]
     source: str = "<built-in>"
     raw: dict = field(default_factory=dict)
+    # values the emulator derives from the (validated, then unchanged) profile, computed once
+    derived: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def from_dict(cls, data: Any, source: str | Path = "<profile>") -> DeviceProfile:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import repeat
 
 from fuzzer.crypto import p256
 from fuzzer.crypto.legacy import c1, s1
@@ -38,12 +39,25 @@ AUTH_FAILURES = {smp.PASSKEY_ENTRY_FAILED, smp.CONFIRM_VALUE_FAILED, smp.DHKEY_C
                  smp.NUMERIC_COMPARISON_FAILED}
 _PASSKEY_METHODS = (pm.PASSKEY_INITIATOR_INPUTS, pm.PASSKEY_RESPONDER_INPUTS,
                     pm.PASSKEY_BOTH_INPUT)
+# Pairing Failed (3.5.5) for every one-octet reason, encoded once
+_PAIRING_FAILED = tuple(smp.SMP.encode("Pairing Failed", reason=reason) for reason in range(256))
 _KEY_DIST_PDUS = {
     "Encryption Information": smp.KEY_DIST_ENC_KEY, "Central Identification": smp.KEY_DIST_ENC_KEY,
     "Identity Information": smp.KEY_DIST_ID_KEY,
     "Identity Address Information": smp.KEY_DIST_ID_KEY,
     "Signing Information": smp.KEY_DIST_SIGN_KEY,
 }
+
+
+
+def _pdu_handlers(cls: type) -> dict[str, Callable | None]:
+    """Each SMP command name (and "unknown") mapped to the class's ``_on_<name>`` method, or
+    None when it has none."""
+    table: dict[str, Callable | None] = {
+        name: getattr(cls, "_on_" + name.lower().replace(" ", "_"), None)
+        for name in smp.SMP.names}
+    table["unknown"] = None
+    return table
 
 
 @dataclass
@@ -205,10 +219,11 @@ class SecurityManager:
         self.p = _Pairing()
 
     def _random(self, n: int) -> bytes:
-        return bytes(self.rng.getrandbits(8) for _ in range(n))
+        return bytes(map(self.rng.getrandbits, repeat(8, n)))
 
     def _restart_timer(self) -> None:
-        self._stop_timer()
+        if self._timer is not None:
+            self._timer.cancel()
         self._timer = self.clock.schedule(SMP_TIMEOUT_US, self._on_timeout)
 
     def _stop_timer(self) -> None:
@@ -224,7 +239,7 @@ class SecurityManager:
         self.p = _Pairing()
 
     def _fail(self, reason: int) -> None:
-        self.send(smp.SMP.encode("Pairing Failed", reason=reason))
+        self.send(_PAIRING_FAILED[reason])
         self._end_failed(reason)
 
     def _end_failed(self, reason: int) -> None:
@@ -253,24 +268,28 @@ class SecurityManager:
 
     # --- PDUs from the initiator ----------------------------------------------------------------
 
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._PDU_HANDLERS = _pdu_handlers(cls)
+
     def on_pdu(self, pdu: bytes) -> None:
         if self.timed_out or self.link is None or not pdu:
             return
-        dec = smp.SMP.decode(pdu)
-        if dec.name == "unknown":
+        name, _code, fields, error = smp.SMP.decode(pdu)
+        if name == "unknown":
             self._fail(smp.COMMAND_NOT_SUPPORTED)
             return
-        if dec.error is not None:
+        if error is not None:
             self._fail(smp.INVALID_PARAMETERS)
             return
-        if dec.name == "Pairing Failed":
-            self._end_failed(dec.fields["reason"])
+        if name == "Pairing Failed":
+            self._end_failed(fields["reason"])
             return
-        handler = getattr(self, "_on_" + dec.name.lower().replace(" ", "_"), None)
+        handler = self._PDU_HANDLERS[name]
         if handler is None:
             self._fail(smp.COMMAND_NOT_SUPPORTED)
             return
-        handler(pdu, dec.fields)
+        handler(self, pdu, fields)
 
     def _expect_state(self, *states: str) -> bool:
         """True if the pairing is in one of ``states``; otherwise fail it (out of sequence)."""
@@ -690,3 +709,6 @@ class SecurityManager:
 
     def _on_security_request(self, pdu: bytes, f: dict) -> None:
         self._fail(smp.COMMAND_NOT_SUPPORTED)  # only a peripheral sends it
+
+
+SecurityManager._PDU_HANDLERS = _pdu_handlers(SecurityManager)
