@@ -13,7 +13,14 @@ from typing import Any
 
 from fuzzer import __version__
 from fuzzer.emulator.profile import DeviceProfile
-from fuzzer.engine.campaign import STRATEGIES, Budget, Campaign, CampaignConfig, Stats
+from fuzzer.engine.campaign import (
+    STRATEGIES,
+    Budget,
+    Campaign,
+    CampaignConfig,
+    Stats,
+    remove_leftovers,
+)
 from fuzzer.engine.central import load_models as load_central_models
 from fuzzer.engine.execute import execute
 from fuzzer.engine.findings import Finding, load_finding, save_finding
@@ -152,6 +159,7 @@ def fuzz(args: argparse.Namespace, argv: list[str], out_dir: Path) -> int:
     if time_s is None and steps is None:
         time_s = 60.0
     out.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(out)
     job = {"campaign": args.campaign, "device": args.device, "target": args.target,
            "seed": args.seed, "out": str(out), "strategy": args.strategy,
            "time": None if time_s is None else float(time_s),

@@ -124,6 +124,17 @@ class Stats:
         return dict(self.__dict__)
 
 
+def remove_leftovers(out: Path) -> None:
+    """Remove what a kill in the middle of an atomic write left in a campaign folder: only
+    temporary files and folders. Call before any worker starts (a worker's own writes in
+    progress look the same)."""
+    for leftover in out.rglob(".*.tmp"):
+        leftover.unlink(missing_ok=True)
+    for leftover in (out / "findings").glob(".*"):
+        if leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
 @dataclass
 class Budget:
     time_s: float | None = None
@@ -183,13 +194,7 @@ class Campaign:
     # --- persistence ----------------------------------------------------------------------------
 
     def resume(self) -> None:
-        """Pick up where a killed run stopped: its corpus, findings and counters. A kill in the
-        middle of an atomic write leaves only its temporary file, removed here."""
-        for leftover in self.out.rglob(".*.tmp"):
-            leftover.unlink(missing_ok=True)
-        for leftover in (self.out / "findings").glob(".*"):
-            if leftover.is_dir():
-                shutil.rmtree(leftover, ignore_errors=True)
+        """Pick up where a killed run stopped: its corpus, findings and counters."""
         self.corpus.sync()
         if self.state_file.exists():
             try:
