@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from fuzzer.trace import atomic
 from fuzzer.trace.atomic import atomic_open, write_atomic
 
 
@@ -62,11 +61,14 @@ def test_file_only_appears_when_complete(tmp_path: Path) -> None:
 def test_permissions_follow_umask_or_existing_file(tmp_path: Path) -> None:
     path = tmp_path / "perm.txt"
     write_atomic(path, "x")
-    # a new file gets what open() would give (0o666 & ~umask, read at import), not mkstemp's 0o600
-    assert stat.S_IMODE(path.stat().st_mode) == atomic._FILE_MODE
+    # a new file gets what open() gives (0o666 & ~umask)
     plain = tmp_path / "plain.txt"
     plain.write_text("x")
-    assert stat.S_IMODE(plain.stat().st_mode) == atomic._FILE_MODE
+    assert stat.S_IMODE(path.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode)
+    with atomic_open(tmp_path / "opened.txt") as f:
+        f.write("x")
+    assert stat.S_IMODE((tmp_path / "opened.txt").stat().st_mode) == \
+        stat.S_IMODE(plain.stat().st_mode)
     path.chmod(0o640)
     write_atomic(path, "y")
     assert stat.S_IMODE(path.stat().st_mode) == 0o640

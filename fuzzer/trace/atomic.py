@@ -9,25 +9,14 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import itertools
 import os
-import tempfile
 from collections.abc import Iterator
 from typing import IO, Any
 
 __all__ = ["atomic_open", "write_atomic"]
 
 _MODES = ("w", "wb", "wt")
-
-
-def _default_mode() -> int:
-    """The permission bits a plain ``open(path, "w")`` would give a new file (0o666 & ~umask)."""
-    umask = os.umask(0o022)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-# Read once at import: os.umask can only be read by setting it, which is not thread-safe.
-_FILE_MODE = _default_mode()
 
 
 def _fsync_dir(directory: str) -> None:
@@ -44,12 +33,32 @@ def _fsync_dir(directory: str) -> None:
         os.close(fd)
 
 
-def _target_mode(target: str) -> int:
-    """Keep an existing file's permission bits; a new file gets the usual ones."""
+_TMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+_tmp_numbers = itertools.count()
+
+
+def _temporary(target: str) -> tuple[int, str]:
+    """A new temporary file beside ``target`` (``.<name>.<pid>.<n>.tmp``) with the permission
+    bits ``target`` has or a new file would get: (fd, path)."""
+    directory, name = os.path.split(target)
     try:
-        return os.stat(target).st_mode & 0o7777
+        keep: int | None = os.stat(target).st_mode & 0o7777
     except OSError:
-        return _FILE_MODE
+        keep = None  # a new file: open() applies the umask to 0o666, as a plain open would
+    while True:
+        tmp = os.path.join(directory, f".{name}.{os.getpid()}.{next(_tmp_numbers)}.tmp")
+        try:
+            fd = os.open(tmp, _TMP_FLAGS, 0o666)
+        except FileExistsError:  # left by a killed process that had the same pid
+            continue
+        if keep is not None:
+            try:
+                os.chmod(tmp, keep)
+            except BaseException:
+                os.close(fd)
+                os.unlink(tmp)
+                raise
+        return fd, tmp
 
 
 @contextlib.contextmanager
@@ -72,16 +81,13 @@ def atomic_open(
         codecs.lookup(encoding)  # fail before creating anything
     target = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(target))
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=directory,
-    )
+    fd, tmp = _temporary(target)
     try:
         if mode == "wb":
             f: IO[Any] = os.fdopen(fd, "wb")
         else:
             f = os.fdopen(fd, "w", encoding=encoding, newline="\n")
         with f:
-            os.chmod(tmp, _target_mode(target))
             yield f
             f.flush()
             if durable:
@@ -97,8 +103,25 @@ def atomic_open(
 
 def write_atomic(path: str | os.PathLike[str], data: bytes | str, encoding: str = "utf-8",
                  durable: bool = True) -> None:
-    """Replace ``path`` with ``data`` (bytes, or str encoded with ``encoding``) atomically."""
+    """Replace ``path`` with ``data`` (bytes, or str encoded with ``encoding``) atomically, as
+    :func:`atomic_open` does (without a file object: the corpus writes hundreds a second)."""
     if isinstance(data, str):
         data = data.encode(encoding)
-    with atomic_open(path, "wb", durable=durable) as f:
-        f.write(data)
+    target = os.fspath(path)
+    fd, tmp = _temporary(target)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            if durable:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    if durable:
+        _fsync_dir(os.path.dirname(os.path.abspath(target)))
