@@ -159,7 +159,10 @@ class Trace:
     ) -> Event:
         ev = Event(len(self.events), t, kind, src, layer, data, air, link, info, self.step)
         self.events.append(ev)
-        for listener in self._routes.get((kind, layer)) or self._route(kind, layer):
+        route = self._routes.get((kind, layer))
+        if route is None:
+            route = self._route(kind, layer)
+        for listener in route:
             listener(ev)
         return ev
 
