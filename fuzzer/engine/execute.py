@@ -59,7 +59,7 @@ def execute(target: Target, program: Program, invariants: list[Invariant],
     context = context or {}
     monitors = []
     for inv in invariants:
-        m = inv.new_monitor(context)
+        m = inv.monitor(inv.id, inv.params, context)  # inv.new_monitor(context), inlined
         m.subscribe(trace)
         monitors.append((inv.id, m))
     runner = Runner(target, central_models, seed, trace)

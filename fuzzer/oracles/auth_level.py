@@ -47,6 +47,7 @@ def key_authenticated(info: dict[str, Any]) -> bool | None:
 
 class AuthLevel(PairingMonitor):
     EXTRA_KINDS = frozenset({ev.ADV})
+    OTHER_KEYS = False
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -80,9 +81,9 @@ class AuthLevel(PairingMonitor):
         if st is None:
             return
         if state == "on":
-            self.notes(st)["auth"] = (self.key_auth.get(ltk) if ltk is not None else None, event)
+            st.data[self]["auth"] = (self.key_auth.get(ltk) if ltk is not None else None, event)
         elif state in ("off", "failed"):
-            self.notes(st).pop("auth", None)
+            st.data[self].pop("auth", None)
 
     def _db(self, st: LinkState) -> tuple[str, str]:
         addr = st.link.device_address if st.link is not None else ""
@@ -91,18 +92,19 @@ class AuthLevel(PairingMonitor):
     def on_att(self, st: LinkState | None, event: Event) -> None:
         if st is None:
             return
-        dec = decode(event)
+        dec = event.memo or decode(event)
         if dec is None:
             return
+        notes = st.data[self]
         if event.src == ev.TESTER:
             if dec.opcode >= 0 and not dec.opcode & att.COMMAND_FLAG:
-                self.notes(st)["request"] = event
+                notes["request"] = event
             return
-        req: Event | None = self.notes(st).pop("request", None)
+        req: Event | None = notes.pop("request", None)
         rq = decode(req) if req is not None else None
         if rq is None or dec.error is not None:
             return
-        auth, enc = self.notes(st).get("auth", (None, None))
+        auth, enc = notes.get("auth", (None, None))
         encrypted = enc is not None and (event.link is None or event.link.encrypted)
         db = self._db(st)
         f, rf = dec.fields, rq.fields

@@ -23,6 +23,9 @@ from fuzzer.trace.events import Event
 
 
 class DebugKey(PairingMonitor):
+    TESTER_SMP = DEVICE_SMP = frozenset({"Pairing Public Key", "Encryption Information"})
+    OTHER_KEYS = False
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.debug_mode = bool(self.context.get("debug_mode", False))
@@ -51,7 +54,7 @@ class DebugKey(PairingMonitor):
 
     def _held(self, st: LinkState | None, event: Event, key: bytes | None) -> None:
         p = st.pairing if st is not None else None
-        if st is not None and p is not None and key is not None and "debug" in self.notes(p):
+        if st is not None and p is not None and key is not None and "debug" in p.data[self]:
             self._remember(st, p, key, event)
 
     on_key = _held

@@ -31,6 +31,8 @@ _INVALID_CHECKS = {"DHKeyCheck": "DHKey Check", "Mconfirm": "Pairing Confirm"}
 
 
 class DhkeyFirst(PairingMonitor):
+    DEVICE_SMP = KEY_DISTRIBUTION | {"Pairing DHKey Check", "Pairing Random", "Pairing Failed"}
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.support: list[Event] = []
@@ -72,7 +74,7 @@ class DhkeyFirst(PairingMonitor):
         if p is None:
             return
         name = dec.name
-        notes = self.notes(p)
+        notes = p.data[self]
         if name in KEY_DISTRIBUTION:
             self._completed(p, f"the device distributed keys ({name})", event)
         elif name == self._gate_name(p):
@@ -97,11 +99,11 @@ class DhkeyFirst(PairingMonitor):
 
     def on_key(self, st: LinkState | None, event: Event, key: bytes | None) -> None:
         info = event.info or {}
-        p = st.pairing if st is not None else None
-        if p is None or event.src != ev.TESTER or info.get("valid") is not False:
+        if info.get("valid") is not False or event.src != ev.TESTER:
             return
+        p = st.pairing if st is not None else None
         kind = info.get("type")
-        if kind in _INVALID_CHECKS:
+        if p is not None and kind in _INVALID_CHECKS:
             self.notes(p)["invalid"] = (kind, event)
             p.note(event)
 

@@ -29,6 +29,8 @@ _PROGRESS = frozenset({"Pairing Confirm", "Pairing Random", "Pairing DHKey Check
 
 
 class PubkeyValid(PairingMonitor):
+    TESTER_SMP = frozenset({"Pairing Public Key"})
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.support: list[Event] = []
@@ -53,7 +55,7 @@ class PubkeyValid(PairingMonitor):
         self._close(p)
 
     def _close(self, p: Pairing | None) -> None:
-        notes = self.notes(p) if p is not None else {}
+        notes = p.data[self] if p is not None else {}
         if "bad" in notes and not notes.get("reported"):
             self.checked += 1
             if len(self.support) < SUPPORT_CAP:
@@ -74,7 +76,7 @@ class PubkeyValid(PairingMonitor):
         if st is None:
             return
         p = st.pairing if st.pairing is not None else self.orphan.get(st.conn_id)
-        notes = self.notes(p) if p is not None else {}
+        notes = p.data[self] if p is not None else {}
         if "bad" not in notes or notes.get("reported"):
             return
         notes["reported"] = True
@@ -84,7 +86,7 @@ class PubkeyValid(PairingMonitor):
 
     def on_device_smp(self, st: LinkState, p: Pairing | None, dec: Decoded, event: Event) -> None:
         q = p if p is not None else self.orphan.get(st.conn_id)
-        if q is None or "bad" not in self.notes(q):
+        if q is None or "bad" not in q.data[self]:
             return
         if q is not p:
             q.note(event)

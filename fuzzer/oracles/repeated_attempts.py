@@ -43,7 +43,7 @@ class RepeatedAttempts(PairingMonitor):
 
     def on_device_smp(self, st: LinkState, p: Pairing | None, dec: Decoded, event: Event) -> None:
         reason = dec.fields.get("reason") if dec.name == "Pairing Failed" else None
-        notes = self.notes(p) if p is not None else {}
+        notes = p.data[self] if p is not None else {}
         if "retry" in notes and not notes.get("judged"):
             notes["judged"] = True
             last, last_reason = notes["retry"]

@@ -142,7 +142,7 @@ class SmpOrder(PairingMonitor):
         self.support: list[Event] = []
 
     def _order(self, st: LinkState) -> _Order:
-        notes = self.notes(st)
+        notes = st.data[self]
         o = notes.get("order")
         if o is None:
             o = notes["order"] = _Order()
@@ -162,7 +162,7 @@ class SmpOrder(PairingMonitor):
         o.state, o.round, o.answered, o.reported = "wait_response", 0, False, False
 
     def on_disconnect(self, st: LinkState, event: Event) -> None:
-        o = self.notes(st).get("order")
+        o = st.data[self].get("order")
         if o is not None:
             self._settle(o)
 
@@ -240,7 +240,7 @@ class SmpOrder(PairingMonitor):
                       ltk: bytes | None) -> None:
         if st is None:
             return
-        o = self.notes(st).get("order")
+        o = st.data[self].get("order")
         if o is None:
             return
         if o.state == ABORTED:

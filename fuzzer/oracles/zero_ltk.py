@@ -24,6 +24,7 @@ _ENC_REQ = bytes((ll.LL_ENC_REQ,))
 class ZeroLtk(PairingMonitor):
     EXTRA_KINDS = frozenset({ev.PDU, ev.DISCONNECT})
     EXTRA_LAYERS = frozenset({"ll"})
+    OTHER_KEYS = False
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -113,37 +113,50 @@ class Event:
         )
 
 
+_new_event = object.__new__
+
+#: Subscriptions (kinds, layers of each listener, in order) -> {(kind, layer): indices of the
+#: listeners that get such an event}: shared by every trace subscribed alike (the fuzz loop
+#: subscribes the same monitors to each program's trace), so routing is worked out once.
+_ROUTE_TABLES: dict[tuple, dict[tuple[str, str | None], tuple[int, ...]]] = {}
+_ROUTE_TABLES_CAP = 1024
+
+
 class Trace:
     """An append-only list of events with a step cursor; listeners see each event as it arrives.
 
     A listener may say which event kinds (and, for PDUs, which layers) it wants, so the fuzz
     loop calls each monitor only for what concerns it."""
 
-    __slots__ = ("events", "step", "_subs", "_routes", "shared")
+    __slots__ = ("events", "step", "_listeners", "_specs", "_routes", "shared")
 
     def __init__(self) -> None:
         self.events: list[Event] = []
         self.step = -1
         #: listeners' shared helpers, by key (e.g. one pairing tracker for every pairing monitor)
         self.shared: dict[Any, Any] = {}
-        self._subs: list[tuple[Any, frozenset[str] | None, frozenset[str] | None]] = []
-        self._routes: dict[tuple[str, str | None], list] = {}
+        self._listeners: list = []
+        self._specs: tuple[tuple[frozenset[str] | None, frozenset[str] | None], ...] = ()
+        self._routes: dict[tuple[str, str | None], tuple[int, ...]] = {}
 
     def subscribe(self, listener, kinds: frozenset[str] | None = None,
                   layers: frozenset[str] | None = None) -> None:
         """Call ``listener(event)`` for every event added from now on (of ``kinds``; PDUs of
         ``layers``; None means all)."""
-        self._subs.append((listener, kinds, layers))
-        self._routes.clear()
+        self._listeners.append(listener)
+        self._specs += ((kinds, layers),)
+        routes = _ROUTE_TABLES.get(self._specs)
+        if routes is None:
+            if len(_ROUTE_TABLES) >= _ROUTE_TABLES_CAP:
+                _ROUTE_TABLES.clear()
+            routes = _ROUTE_TABLES[self._specs] = {}
+        self._routes = routes
 
-    def _route(self, kind: str, layer: str | None) -> list:
-        key = (kind, layer)
-        route = self._routes.get(key)
-        if route is None:
-            route = [fn for fn, kinds, layers in self._subs
-                     if (kinds is None or kind in kinds)
-                     and (kind != PDU or layers is None or layer in layers)]
-            self._routes[key] = route
+    def _route(self, kind: str, layer: str | None) -> tuple[int, ...]:
+        route = tuple(i for i, (kinds, layers) in enumerate(self._specs)
+                      if (kinds is None or kind in kinds)
+                      and (kind != PDU or layers is None or layer in layers))
+        self._routes[(kind, layer)] = route
         return route
 
     def add(
@@ -157,13 +170,27 @@ class Trace:
         link: Link | None = None,
         info: dict[str, Any] | None = None,
     ) -> Event:
-        ev = Event(len(self.events), t, kind, src, layer, data, air, link, info, self.step)
+        # Event(...) spelled out: this runs for every PDU of the fuzz loop, so it saves the call
+        ev = _new_event(Event)
+        ev.seq = len(self.events)
+        ev.t = t
+        ev.kind = kind
+        ev.src = src
+        ev.layer = layer
+        ev.data = data
+        ev.air = air
+        ev.link = link
+        ev.info = info
+        ev.step = self.step
+        ev.memo = None
         self.events.append(ev)
         route = self._routes.get((kind, layer))
         if route is None:
             route = self._route(kind, layer)
-        for listener in route:
-            listener(ev)
+        if route:
+            listeners = self._listeners
+            for i in route:
+                listeners[i](ev)
         return ev
 
     def __len__(self) -> int:
