@@ -17,6 +17,9 @@ from fuzzer.trace.events import Event
 
 _LL_REQUESTS = {ll.LL_ENC_REQ, ll.LL_FEATURE_REQ, ll.LL_PING_REQ, ll.LL_LENGTH_REQ,
                 ll.LL_PAUSE_ENC_REQ, ll.LL_CONNECTION_PARAM_REQ, ll.LL_PERIPHERAL_FEATURE_REQ}
+#: (layer, opcode) of every PDU that may oblige the device to answer (``_expects_answer``)
+_REQUESTS = frozenset({("att", op) for op in att.RESPONSE_FOR if op != att.HANDLE_VALUE_IND}
+                      | {("ll", op) for op in _LL_REQUESTS} | {("smp", smp.PAIRING_REQUEST)})
 
 
 class Liveness(Monitor):
@@ -77,7 +80,8 @@ class Liveness(Monitor):
                 self.smp_may_be_closed = True  # a pending pairing may have timed out
             if event.src == ev.DEVICE:
                 self.pending = None
-            elif self.pending is None and self._expects_answer(event):
+            elif self.pending is None and event.data and \
+                    (event.layer, event.data[0]) in _REQUESTS and self._expects_answer(event):
                 self.pending = event
                 self.checked += 1
             if opens:
@@ -92,7 +96,8 @@ class Liveness(Monitor):
         elif kind == ev.ENCRYPTION:
             self.ll_procedure_open = False
         elif kind == ev.STEP:
-            self._settle(event)
+            if self.pending is not None:
+                self._settle(event)
             self.last_step = event
         elif kind == ev.SCAN_EMPTY:
             self.checked += 1
