@@ -62,40 +62,35 @@ def walk(events: list[Event]) -> tuple[set[tuple[str, str, str]], int]:
     changed = False  # whether state must be rebuilt before the next action
     action: str | None = None
     answer: set[str] = set()
+    names = _PDU_NAMES
 
     for e in events:
         kind = e.kind
         if kind == ev.PDU:
-            name, phase = _pdu_name(e)
-            if e.src == ev.TESTER:
-                steps += 1
-                if action is not None:
-                    out.add((state, action, _answer(answer)))
-                if changed:
-                    state = f"{link}|{mode}|{smp_phase}|{'b' if device in bonded else '-'}"
-                    changed = False
-                action = name
-                answer = set()
-            else:
-                answer.add(name)
-            if phase is not None and e.layer == "smp":
-                smp_phase = phase
-                changed = True
-            continue
-        if kind in _ACTIONS or (kind == ev.DISCONNECT and e.src == ev.TESTER):
+            name, phase = names.get((e.layer, e.data)) or _pdu_name(e)
+            tester_action = e.src == ev.TESTER
+        else:
+            tester_action = kind in _ACTIONS or (kind == ev.DISCONNECT and e.src == ev.TESTER)
+        if tester_action:
             if kind != ev.DISCONNECT:
                 steps += 1
             if action is not None:
-                out.add((state, action, _answer(answer)))
+                out.add((state, action, ",".join(sorted(answer)) or "silence"))
             if changed:
                 state = f"{link}|{mode}|{smp_phase}|{'b' if device in bonded else '-'}"
                 changed = False
-            action = kind
+            action = name if kind == ev.PDU else kind
             answer = set()
+        elif kind == ev.PDU:
+            answer.add(name)
         elif kind in _ANSWERS:
             answer.add(f"{kind}:{(e.info or {}).get('state', '')}")
         # the state after this event
-        if kind == ev.ADV:
+        if kind == ev.PDU:
+            if phase is not None and e.layer == "smp":
+                smp_phase = phase
+                changed = True
+        elif kind == ev.ADV:
             mode = "dfu" if _DFU_SERVICE in e.data else "app"
             changed = True
         elif kind == ev.CONNECT:

@@ -25,13 +25,28 @@ from fuzzer.trace.describe import decode
 from fuzzer.trace.events import Event
 
 _CHARACTERISTIC = gatt.uuid16(gatt.CHARACTERISTIC)
+
+#: on-air octets or text -> their uuid_key, for every trace (the same attribute types and
+#: suite UUIDs come back)
+_UUID_KEYS: dict[bytes | str, bytes | None] = {}
+_UUID_KEYS_CAP = 4096
+
+
 def uuid_key(value: Any) -> bytes | None:
     """A UUID (suite text like "2A39" or a 128-bit string, or on-air octets) in its shortest
     on-air form, so 16-bit and Base-UUID 128-bit spellings compare equal; None if unreadable."""
+    if not isinstance(value, (bytes, str)):
+        value = str(value)
+    if value in _UUID_KEYS:
+        return _UUID_KEYS[value]
     try:
-        return gatt.uuid_to_le(value if isinstance(value, bytes) else str(value))
+        key = gatt.uuid_to_le(value)
     except (ValueError, TypeError):
-        return None
+        key = None
+    if len(_UUID_KEYS) >= _UUID_KEYS_CAP:
+        _UUID_KEYS.clear()
+    _UUID_KEYS[value] = key
+    return key
 
 
 def key_authenticated(info: dict[str, Any]) -> bool | None:

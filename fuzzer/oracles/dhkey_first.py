@@ -56,7 +56,7 @@ class DhkeyFirst(PairingMonitor):
 
     def _completed(self, p: Pairing, what: str, event: Event) -> None:
         """The device did ``what`` (distributed a key, encryption came on) in pairing ``p``."""
-        notes = self.notes(p)
+        notes = p.data[self]
         invalid = notes.get("invalid")
         if not notes.get("gate"):
             kind = "LE Secure Connections" if p.sc else "legacy"

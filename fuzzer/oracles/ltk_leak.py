@@ -16,6 +16,11 @@ from fuzzer.trace.events import Event
 class LtkLeak(Monitor):
     KINDS = frozenset({ev.KEY, ev.BOND, ev.PDU})
 
+    def subscribe(self, trace) -> None:
+        """Listen to the KEY and BOND events and to the device's PDUs."""
+        trace.subscribe(self.observe, frozenset({ev.KEY, ev.BOND}))
+        trace.subscribe(self.observe, frozenset({ev.PDU}), sources=frozenset({ev.DEVICE}))
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.owner: dict[bytes, tuple[str, Event]] = {}  # key (on-air order) -> (peer, event)

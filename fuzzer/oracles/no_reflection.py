@@ -74,7 +74,7 @@ class NoReflection(PairingMonitor):
             name = dec.name
             if name == "Pairing Public Key":
                 x = dec.fields.get("public_key_x")
-                echoed = self.notes(p).get("tester_x") if p is not None else None
+                echoed = p.data[self].get("tester_x") if p is not None else None
                 if p is not None and echoed is not None and echoed == x:
                     # The device answered its own public key with that same key: it accepted
                     # the echo instead of failing the pairing (2.3.5.6.1 erratum).
@@ -114,7 +114,7 @@ class NoReflection(PairingMonitor):
                      evidence, signature=how.split(" ")[1])
 
     def on_pairing_end(self, st: LinkState, p: Pairing) -> None:
-        notes = self.notes(p)
+        notes = p.data[self]
         if "reflected" in notes and not notes.get("reported"):
             self.checked += 1
             if len(self.support) < SUPPORT_CAP:

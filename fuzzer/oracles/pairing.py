@@ -33,6 +33,7 @@ KEY_DISTRIBUTION = frozenset({
 })
 
 _PDU, _KEY = frozenset({ev.PDU}), frozenset({ev.KEY})
+_LINK_EVENTS = frozenset({ev.ENCRYPTION, ev.BOND, ev.CONNECT, ev.DISCONNECT, ev.RESET})
 _SMP, _ATT = frozenset({"smp"}), frozenset({"att"})
 
 #: How many PDUs of one pairing are kept as evidence.
@@ -189,8 +190,7 @@ class PairingTracker:
             trace.subscribe(tracker._smp, _PDU, _SMP)
             trace.subscribe(tracker._att, _PDU, _ATT)
             trace.subscribe(tracker._key, _KEY)
-            for kind, handler in tracker._by_kind.items():
-                trace.subscribe(handler, frozenset({kind}))
+            trace.subscribe(tracker._link_event, _LINK_EVENTS)
         return tracker
 
     def join(self, monitor: PairingMonitor) -> None:
@@ -263,10 +263,12 @@ class PairingTracker:
                 self._att(event)
         elif kind == ev.KEY:
             self._key(event)
-        else:
-            handler = self._by_kind.get(kind)
-            if handler is not None:
-                handler(event)
+        elif kind in _LINK_EVENTS:
+            self._link_event(event)
+
+    def _link_event(self, event: Event) -> None:
+        """ENCRYPTION, BOND, CONNECT, DISCONNECT or RESET."""
+        self._by_kind[event.kind](event)
 
     def _smp(self, event: Event) -> None:
         link = event.link
@@ -281,7 +283,8 @@ class PairingTracker:
         mons = self.monitors
         if event.src == ev.TESTER:
             if name == "Pairing Request":
-                self._end_pairing(st)
+                if p is not None:
+                    self._end_pairing(st)
                 p = st.pairing = Pairing(event, dict(dec.fields) if dec.error is None else None,
                                          st.conn_id)
                 for hook, i in self._plan.hooks["on_pairing_start"]:
@@ -358,7 +361,8 @@ class PairingTracker:
     def _disconnect(self, event: Event) -> None:
         st = self._state(event)
         if st is not None:
-            self._end_pairing(st)
+            if st.pairing is not None:
+                self._end_pairing(st)
             mons = self.monitors
             for hook, i in self._plan.hooks["on_disconnect"]:
                 hook(mons[i], st, event)

@@ -115,20 +115,48 @@ class Event:
 
 _new_event = object.__new__
 
-#: Subscriptions (kinds, layers of each listener, in order) -> {(kind, layer): indices of the
-#: listeners that get such an event}: shared by every trace subscribed alike (the fuzz loop
-#: subscribes the same monitors to each program's trace), so routing is worked out once.
-_ROUTE_TABLES: dict[tuple, dict[tuple[str, str | None], tuple[int, ...]]] = {}
-_ROUTE_TABLES_CAP = 1024
+Spec = tuple[frozenset[str] | None, frozenset[str] | None, frozenset[str] | None]
+
+
+class _Routing:
+    """For one sequence of subscriptions (kinds, layers, sources of each listener, in order):
+    which listeners get each (kind, layer, src) of event, as indices. Shared by every trace
+    subscribed alike (the fuzz loop subscribes the same monitors to each program's trace), so
+    routing is worked out once; the sequences form a tree, one subscription per step."""
+
+    __slots__ = ("specs", "routes", "_after")
+
+    def __init__(self, specs: tuple[Spec, ...]) -> None:
+        self.specs = specs
+        self.routes: dict[tuple[str, str | None, str], tuple[int, ...]] = {}
+        self._after: dict[Spec, _Routing] = {}
+
+    def then(self, spec: Spec) -> _Routing:
+        """The routing after one more subscription."""
+        nxt = self._after.get(spec)
+        if nxt is None:
+            nxt = self._after[spec] = _Routing((*self.specs, spec))
+        return nxt
+
+    def route(self, kind: str, layer: str | None, src: str) -> tuple[int, ...]:
+        route = tuple(i for i, (kinds, layers, sources) in enumerate(self.specs)
+                      if (kinds is None or kind in kinds)
+                      and (kind != PDU or layers is None or layer in layers)
+                      and (sources is None or src in sources))
+        self.routes[(kind, layer, src)] = route
+        return route
+
+
+_NO_SUBSCRIPTIONS = _Routing(())
 
 
 class Trace:
     """An append-only list of events with a step cursor; listeners see each event as it arrives.
 
-    A listener may say which event kinds (and, for PDUs, which layers) it wants, so the fuzz
-    loop calls each monitor only for what concerns it."""
+    A listener may say which event kinds (and, for PDUs, which layers) from which sources it
+    wants, so the fuzz loop calls each monitor only for what concerns it."""
 
-    __slots__ = ("events", "step", "_listeners", "_specs", "_routes", "shared")
+    __slots__ = ("events", "step", "_listeners", "_routing", "_routes", "shared")
 
     def __init__(self) -> None:
         self.events: list[Event] = []
@@ -136,28 +164,17 @@ class Trace:
         #: listeners' shared helpers, by key (e.g. one pairing tracker for every pairing monitor)
         self.shared: dict[Any, Any] = {}
         self._listeners: list = []
-        self._specs: tuple[tuple[frozenset[str] | None, frozenset[str] | None], ...] = ()
-        self._routes: dict[tuple[str, str | None], tuple[int, ...]] = {}
+        self._routing = _NO_SUBSCRIPTIONS
+        self._routes = _NO_SUBSCRIPTIONS.routes
 
     def subscribe(self, listener, kinds: frozenset[str] | None = None,
-                  layers: frozenset[str] | None = None) -> None:
+                  layers: frozenset[str] | None = None,
+                  sources: frozenset[str] | None = None) -> None:
         """Call ``listener(event)`` for every event added from now on (of ``kinds``; PDUs of
-        ``layers``; None means all)."""
+        ``layers``; from ``sources``; None means all)."""
         self._listeners.append(listener)
-        self._specs += ((kinds, layers),)
-        routes = _ROUTE_TABLES.get(self._specs)
-        if routes is None:
-            if len(_ROUTE_TABLES) >= _ROUTE_TABLES_CAP:
-                _ROUTE_TABLES.clear()
-            routes = _ROUTE_TABLES[self._specs] = {}
-        self._routes = routes
-
-    def _route(self, kind: str, layer: str | None) -> tuple[int, ...]:
-        route = tuple(i for i, (kinds, layers) in enumerate(self._specs)
-                      if (kinds is None or kind in kinds)
-                      and (kind != PDU or layers is None or layer in layers))
-        self._routes[(kind, layer)] = route
-        return route
+        self._routing = self._routing.then((kinds, layers, sources))
+        self._routes = self._routing.routes
 
     def add(
         self,
@@ -184,9 +201,9 @@ class Trace:
         ev.step = self.step
         ev.memo = None
         self.events.append(ev)
-        route = self._routes.get((kind, layer))
+        route = self._routes.get((kind, layer, src))
         if route is None:
-            route = self._route(kind, layer)
+            route = self._routing.route(kind, layer, src)
         if route:
             listeners = self._listeners
             for i in route:
