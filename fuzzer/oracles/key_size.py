@@ -37,6 +37,8 @@ def unmasked(key: bytes, size: Any) -> bool:
 
 
 class KeySize(PairingMonitor):
+    #: and every PDU on a link with a pairing that must be refused
+    DEVICE_SMP = frozenset({"Pairing Response", "Encryption Information"})
     OTHER_KEYS = False
 
     def __init__(self, *args, **kwargs) -> None:
@@ -65,6 +67,7 @@ class KeySize(PairingMonitor):
         bad = self._bad_request(p)
         if bad is not None:
             self.notes(p)["bad"] = bad
+            st.watch(self)
 
     def _went_on(self, p: Pairing, event: Event) -> None:
         notes = self.notes(p)
@@ -93,6 +96,7 @@ class KeySize(PairingMonitor):
                     _valid_size(offered):
                 notes["bad"] = (f"a pairing that negotiates a {size}-octet key, below the "
                                 f"device's minimum {self.min_size}")
+                st.watch(self)
             return
         if name == "Pairing Failed":
             notes = p.data[self]

@@ -38,27 +38,30 @@ class Liveness(Monitor):
     def _expects_answer(self, event: Event) -> bool:
         """Whether the spec obliges the device to answer this tester PDU. Only well-formed
         PDUs within the default sizes count (a longer or malformed one may be dropped)."""
-        if not event.data:
+        data = event.data
+        if not data:
             return False
-        op = event.data[0]
+        op = data[0]
         if self.ll_procedure_open:
             return False  # only the procedure's own PDUs flow during encryption start/pause
-        if event.layer == "att":
+        layer = event.layer
+        if layer == "att":
             # requests to the device's server (an indication is for its client, if any)
-            return (op in att.RESPONSE_FOR and op != att.HANDLE_VALUE_IND
-                    and len(event.data) <= att.DEFAULT_MTU and self._well_formed(event))
-        if event.layer == "ll":
-            return op in _LL_REQUESTS and len(event.data) <= 27 and self._well_formed(event)
-        if event.layer == "smp":
+            request = (op in att.RESPONSE_FOR and op != att.HANDLE_VALUE_IND
+                       and len(data) <= att.DEFAULT_MTU)
+        elif layer == "ll":
+            request = op in _LL_REQUESTS and len(data) <= 27
+        elif layer == "smp":
             # A Pairing Request must be answered unless SMP timed out on this link earlier
             # (no SMP is accepted after the 30 s timeout, Vol 3 Part H 3.4).
-            return (op == smp.PAIRING_REQUEST and self._well_formed(event)
-                    and not self.smp_may_be_closed)
-        return False
+            request = op == smp.PAIRING_REQUEST and not self.smp_may_be_closed
+        else:
+            return False
+        return request and self._well_formed(event)
 
     @staticmethod
     def _well_formed(event: Event) -> bool:
-        dec = decode(event)
+        dec = event.memo or decode(event)
         return dec is not None and dec.error is None and dec.name != "unknown"
 
     def _settle(self, event: Event) -> None:

@@ -110,7 +110,7 @@ class Pairing:
 class LinkState:
     """What a monitor keeps about one connection."""
 
-    __slots__ = ("conn_id", "link", "pairing", "data")
+    __slots__ = ("conn_id", "link", "pairing", "data", "watchers")
 
     def __init__(self, conn_id: int, link: Link | None) -> None:
         self.conn_id = conn_id
@@ -118,6 +118,14 @@ class LinkState:
         self.pairing: Pairing | None = None
         #: each monitor's notes (PairingMonitor.notes): ``data[monitor]`` is created on first use
         self.data: defaultdict[Any, dict[str, Any]] = defaultdict(dict)
+        #: monitors that get every device SMP PDU on this link (see PairingMonitor.DEVICE_SMP)
+        self.watchers: list[PairingMonitor] = []
+
+    def watch(self, monitor: PairingMonitor) -> None:
+        """Give ``monitor`` every device SMP PDU on this link from now on, beyond the names it
+        reads always."""
+        if monitor not in self.watchers:
+            self.watchers.append(monitor)
 
 
 class HookPlan:
@@ -305,6 +313,9 @@ class PairingTracker:
                 elif name == "Pairing Failed" and p.failed is None:
                     p.failed = event
             by_name = self._plan.device_smp
+            for m in st.watchers:
+                if name not in m.DEVICE_SMP:  # type: ignore[operator]
+                    m.on_device_smp(st, p, dec, event)
         calls = by_name.get(name)
         for hook, i in by_name[None] if calls is None else calls:
             hook(mons[i], st, p, dec, event)
@@ -397,7 +408,8 @@ class PairingMonitor(Monitor):
     EXTRA_KINDS: frozenset[str] = frozenset()
     EXTRA_LAYERS: frozenset[str] = frozenset()
     #: the SMP PDU names ``on_tester_smp`` / ``on_device_smp`` read (None: every PDU); the
-    #: tracker does not call them for the others
+    #: tracker does not call them for the others. A monitor that reads every device PDU only
+    #: at times (once it noted something on a pairing) calls ``st.watch(self)`` then.
     TESTER_SMP: frozenset[str] | None = None
     DEVICE_SMP: frozenset[str] | None = None
     #: whether ``on_key`` reads KEY events that hold no STK or LTK (``key`` None)

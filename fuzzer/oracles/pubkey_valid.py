@@ -30,6 +30,7 @@ _PROGRESS = frozenset({"Pairing Confirm", "Pairing Random", "Pairing DHKey Check
 
 class PubkeyValid(PairingMonitor):
     TESTER_SMP = frozenset({"Pairing Public Key"})
+    DEVICE_SMP: frozenset[str] = frozenset()  # watches a link once a bad key was sent on it
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -71,6 +72,7 @@ class PubkeyValid(PairingMonitor):
         if q is not p:
             q.note(event)
         self.notes(q).setdefault("bad", event)
+        st.watch(self)
 
     def _progress(self, st: LinkState | None, what: str, event: Event) -> None:
         if st is None:
