@@ -116,7 +116,7 @@ class AuthLevel(PairingMonitor):
                 notes["request"] = event
             return
         req: Event | None = notes.pop("request", None)
-        rq = decode(req) if req is not None else None
+        rq = (req.memo or decode(req)) if req is not None else None
         if rq is None or dec.error is not None:
             return
         auth, enc = notes.get("auth", (None, None))

@@ -57,18 +57,18 @@ class EncryptedAttributeGate(Monitor):
             self.request = None
         elif kind == ev.PDU and event.layer == "att":
             if event.src == ev.TESTER:
-                dec = decode(event)
+                dec = event.memo or decode(event)
                 if dec is not None and not dec.opcode & att.COMMAND_FLAG:
                     self.request = event
             else:
                 self._on_answer(event)
 
     def _on_answer(self, event: Event) -> None:
-        dec = decode(event)
+        dec = event.memo or decode(event)
         req = self.request
         if dec is None or req is None:
             return
-        rq = decode(req)
+        rq = req.memo or decode(req)
         if rq is None:
             return
         self.request = None

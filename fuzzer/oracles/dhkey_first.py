@@ -28,6 +28,8 @@ from fuzzer.trace import events as ev
 from fuzzer.trace.events import Event
 
 _INVALID_CHECKS = {"DHKeyCheck": "DHKey Check", "Mconfirm": "Pairing Confirm"}
+#: The device's PDU that shows it verified the pairing, by LE Secure Connections or not.
+_GATE = {True: "Pairing DHKey Check", False: "Pairing Random"}
 
 
 class DhkeyFirst(PairingMonitor):
@@ -43,7 +45,7 @@ class DhkeyFirst(PairingMonitor):
 
     @staticmethod
     def _gate_name(p: Pairing) -> str:
-        return "Pairing DHKey Check" if p.sc else "Pairing Random"
+        return _GATE[p.sc]
 
     def _fail(self, p: Pairing, message: str, event: Event, signature: str) -> None:
         notes = self.notes(p)
@@ -77,7 +79,7 @@ class DhkeyFirst(PairingMonitor):
         notes = p.data[self]
         if name in KEY_DISTRIBUTION:
             self._completed(p, f"the device distributed keys ({name})", event)
-        elif name == self._gate_name(p):
+        elif name == _GATE[p.sc]:
             invalid = notes.get("invalid")
             if invalid is not None and (invalid[0] == "DHKeyCheck") == p.sc:
                 self._fail(p, f"the device sent its {name} although the tester's "

@@ -57,11 +57,9 @@ class Liveness(Monitor):
             request = op == smp.PAIRING_REQUEST and not self.smp_may_be_closed
         else:
             return False
-        return request and self._well_formed(event)
-
-    @staticmethod
-    def _well_formed(event: Event) -> bool:
-        dec = event.memo or decode(event)
+        if not request:
+            return False
+        dec = event.memo or decode(event)  # well-formed
         return dec is not None and dec.error is None and dec.name != "unknown"
 
     def _settle(self, event: Event) -> None:

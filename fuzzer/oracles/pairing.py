@@ -422,7 +422,11 @@ class PairingMonitor(Monitor):
         tracker = trace.shared.get(PairingTracker)
         (tracker if tracker is not None else PairingTracker.of(trace)).join(self)
         if self.EXTRA_KINDS:
-            trace.subscribe(self.see, self.EXTRA_KINDS, self.EXTRA_LAYERS)
+            self.subscribe_see(trace)
+
+    def subscribe_see(self, trace: Trace) -> None:
+        """Listen to ``trace`` for the events :meth:`see` reads."""
+        trace.subscribe(self.see, self.EXTRA_KINDS, self.EXTRA_LAYERS)
 
     def observe(self, event: Event) -> None:
         """Take one event (a monitor used on its own, not subscribed to a trace)."""

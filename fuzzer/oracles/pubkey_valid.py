@@ -53,7 +53,8 @@ class PubkeyValid(PairingMonitor):
         self._close(self.orphan.pop(st.conn_id, None))
 
     def on_pairing_end(self, st: LinkState, p: Pairing) -> None:
-        self._close(p)
+        if "bad" in p.data[self]:
+            self._close(p)
 
     def _close(self, p: Pairing | None) -> None:
         notes = p.data[self] if p is not None else {}

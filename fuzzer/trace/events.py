@@ -124,18 +124,18 @@ class _Routing:
     subscribed alike (the fuzz loop subscribes the same monitors to each program's trace), so
     routing is worked out once; the sequences form a tree, one subscription per step."""
 
-    __slots__ = ("specs", "routes", "_after")
+    __slots__ = ("specs", "routes", "after")
 
     def __init__(self, specs: tuple[Spec, ...]) -> None:
         self.specs = specs
         self.routes: dict[tuple[str, str | None, str], tuple[int, ...]] = {}
-        self._after: dict[Spec, _Routing] = {}
+        self.after: dict[Spec, _Routing] = {}
 
     def then(self, spec: Spec) -> _Routing:
         """The routing after one more subscription."""
-        nxt = self._after.get(spec)
+        nxt = self.after.get(spec)
         if nxt is None:
-            nxt = self._after[spec] = _Routing((*self.specs, spec))
+            nxt = self.after[spec] = _Routing((*self.specs, spec))
         return nxt
 
     def route(self, kind: str, layer: str | None, src: str) -> tuple[int, ...]:
@@ -173,8 +173,10 @@ class Trace:
         """Call ``listener(event)`` for every event added from now on (of ``kinds``; PDUs of
         ``layers``; from ``sources``; None means all)."""
         self._listeners.append(listener)
-        self._routing = self._routing.then((kinds, layers, sources))
-        self._routes = self._routing.routes
+        spec = (kinds, layers, sources)
+        routing = self._routing.after.get(spec) or self._routing.then(spec)
+        self._routing = routing
+        self._routes = routing.routes
 
     def add(
         self,
