@@ -11,6 +11,9 @@ trace and calls the hooks each :class:`PairingMonitor` overrides: which link an 
 the last one an SMP or ATT PDU or a link event named), the pairing in progress, the Pairing
 Request and Response fields, whether it is LE Secure Connections, the keys the tester holds and
 when it got them. Every event costs O(1): one dict look-up per link and one cached decode per PDU.
+Which hooks an event calls is worked out once per sequence of monitor classes (:class:`HookPlan`):
+a monitor's SMP hooks get only the PDU names it declares, plus every device PDU on a link it
+watches (:meth:`LinkState.watch`).
 """
 
 from __future__ import annotations
@@ -40,6 +43,10 @@ _SMP, _ATT = frozenset({"smp"}), frozenset({"att"})
 EVIDENCE_CAP = 24
 #: How many supporting events a verdict keeps.
 SUPPORT_CAP = 32
+
+#: The hooks a PairingMonitor may override (see PairingMonitor).
+_HOOKS = ("on_reset", "on_pairing_start", "on_pairing_end", "on_tester_smp", "on_device_smp",
+          "on_encryption", "on_key", "on_bond", "on_connect", "on_disconnect", "on_att")
 
 
 def key_bytes(value: Any) -> bytes | None:
@@ -130,11 +137,15 @@ class LinkState:
 
 class HookPlan:
     """For one sequence of joined monitor classes: the hooks each event calls, as (function,
-    index of the monitor in the tracker) pairs. Computed once per sequence of classes, so a
-    trace's tracker costs nothing to set up; hooks a class does not override are left out, and
-    the SMP hooks only get the PDU names the class reads (``TESTER_SMP``, ``DEVICE_SMP``)."""
+    index of the monitor in the tracker) pairs. Computed once per sequence of classes (the
+    sequences form a tree, one class per step), so a trace's tracker costs nothing to set up;
+    hooks a class does not override are left out, and the SMP hooks only get the PDU names the
+    class reads (``TESTER_SMP``, ``DEVICE_SMP``)."""
 
     def __init__(self, classes: tuple[type[PairingMonitor], ...]) -> None:
+        self.classes = classes
+        self.after: dict[type[PairingMonitor], HookPlan] = {}  # the plans with one more class
+
         def calls(name: str, wanted=lambda cls: True) -> tuple[tuple[Any, int], ...]:
             return tuple((getattr(cls, name), i) for i, cls in enumerate(classes)
                          if name in _overridden(cls) and wanted(cls))
@@ -158,11 +169,15 @@ class HookPlan:
                 and (getattr(cls, names_attr) is None or name in getattr(cls, names_attr)))
         return out
 
+    def then(self, cls: type[PairingMonitor]) -> HookPlan:
+        """The plan once a monitor of ``cls`` joined too."""
+        nxt = self.after.get(cls)
+        if nxt is None:
+            nxt = self.after[cls] = HookPlan((*self.classes, cls))
+        return nxt
 
-@functools.cache
-def hook_plan(classes: tuple[type[PairingMonitor], ...]) -> HookPlan:
-    """The hook plan of a sequence of monitor classes (cached)."""
-    return HookPlan(classes)
+
+_NO_MONITORS = HookPlan(())
 
 
 class PairingTracker:
@@ -182,11 +197,7 @@ class PairingTracker:
         self._anon = -1  # ids for links known only from a CONNECT without a Link
         self.held: dict[bytes, Event] = {}  # every key the tester holds -> first KEY/BOND event
         self.monitors: list[PairingMonitor] = []
-        self._classes: tuple[type[PairingMonitor], ...] = ()
-        self._plan = hook_plan(())
-        self._by_kind = {ev.ENCRYPTION: self._encryption, ev.BOND: self._bond,
-                         ev.CONNECT: self._connect, ev.DISCONNECT: self._disconnect,
-                         ev.RESET: self._reset}
+        self._plan = _NO_MONITORS
 
     @classmethod
     def of(cls, trace: Trace) -> PairingTracker:
@@ -205,8 +216,8 @@ class PairingTracker:
         """Call ``monitor``'s hooks from now on (only those it overrides)."""
         monitor.tracker = self
         self.monitors.append(monitor)
-        self._classes += (type(monitor),)
-        self._plan = hook_plan(self._classes)
+        cls = type(monitor)
+        self._plan = self._plan.after.get(cls) or self._plan.then(cls)
 
     # --- bookkeeping ---
 
@@ -276,7 +287,7 @@ class PairingTracker:
 
     def _link_event(self, event: Event) -> None:
         """ENCRYPTION, BOND, CONNECT, DISCONNECT or RESET."""
-        self._by_kind[event.kind](event)
+        _LINK_HANDLERS[event.kind](self, event)
 
     def _smp(self, event: Event) -> None:
         link = event.link
@@ -386,14 +397,15 @@ class PairingTracker:
             hook(mons[i], event)
 
 
+_LINK_HANDLERS = {ev.ENCRYPTION: PairingTracker._encryption, ev.BOND: PairingTracker._bond,
+                  ev.CONNECT: PairingTracker._connect, ev.DISCONNECT: PairingTracker._disconnect,
+                  ev.RESET: PairingTracker._reset}
+
+
 @functools.cache
 def _overridden(cls: type) -> tuple[str, ...]:
     """The hooks ``cls`` overrides (the others are not called)."""
     return tuple(name for name in _HOOKS if getattr(cls, name) is not getattr(PairingMonitor, name))
-
-
-_HOOKS = ("on_reset", "on_pairing_start", "on_pairing_end", "on_tester_smp", "on_device_smp",
-          "on_encryption", "on_key", "on_bond", "on_connect", "on_disconnect", "on_att")
 
 
 class PairingMonitor(Monitor):

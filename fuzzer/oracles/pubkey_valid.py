@@ -28,6 +28,20 @@ _PROGRESS = frozenset({"Pairing Confirm", "Pairing Random", "Pairing DHKey Check
     KEY_DISTRIBUTION
 
 
+#: (X, Y) -> on P-256, for every trace: a tester draws its key pairs from a small pool
+_ON_CURVE: dict[tuple[bytes, bytes], bool] = {}
+_ON_CURVE_CAP = 4096
+
+
+def _on_curve(x: bytes, y: bytes) -> bool:
+    known = _ON_CURVE.get((x, y))
+    if known is None:
+        if len(_ON_CURVE) >= _ON_CURVE_CAP:
+            _ON_CURVE.clear()
+        known = _ON_CURVE[(x, y)] = is_on_curve(x, y)
+    return known
+
+
 class PubkeyValid(PairingMonitor):
     TESTER_SMP = frozenset({"Pairing Public Key"})
     DEVICE_SMP: frozenset[str] = frozenset()  # watches a link once a bad key was sent on it
@@ -67,7 +81,7 @@ class PubkeyValid(PairingMonitor):
         if dec.name != "Pairing Public Key" or dec.error is not None:
             return
         x, y = dec.fields.get("public_key_x", b""), dec.fields.get("public_key_y", b"")
-        if is_on_curve(x, y):
+        if _on_curve(x, y):
             return
         q = self._pairing(st, p)
         if q is not p:
