@@ -74,21 +74,21 @@ class Liveness(Monitor):
     def observe(self, event: Event) -> None:
         kind = event.kind
         if kind == ev.PDU:
-            opens = event.layer == "ll" and event.src == ev.TESTER and event.data[:1] in (
-                b"\x03", b"\x0a")  # LL_ENC_REQ, LL_PAUSE_ENC_REQ
-            if event.layer == "smp" and self.last_smp_t is not None and \
-                    event.t - self.last_smp_t >= 30_000_000:
-                self.smp_may_be_closed = True  # a pending pairing may have timed out
+            layer = event.layer
+            if layer == "smp":
+                if self.last_smp_t is not None and event.t - self.last_smp_t >= 30_000_000:
+                    self.smp_may_be_closed = True  # a pending pairing may have timed out
+                self.last_smp_t = event.t
             if event.src == ev.DEVICE:
                 self.pending = None
-            elif self.pending is None and event.data and \
-                    (event.layer, event.data[0]) in _REQUESTS and self._expects_answer(event):
+                return
+            data = event.data
+            if self.pending is None and data and (layer, data[0]) in _REQUESTS and \
+                    self._expects_answer(event):
                 self.pending = event
                 self.checked += 1
-            if opens:
+            if layer == "ll" and data[:1] in (b"\x03", b"\x0a"):  # LL_ENC_REQ, LL_PAUSE_ENC_REQ
                 self.ll_procedure_open = True
-            if event.layer == "smp":
-                self.last_smp_t = event.t
         elif kind in (ev.DISCONNECT, ev.CONNECT):
             self.pending = None
             self.last_smp_t = None

@@ -139,6 +139,7 @@ class _Routing:
         return nxt
 
     def route(self, kind: str, layer: str | None, src: str) -> tuple[int, ...]:
+        """The listeners (indices) an event of ``kind``, ``layer`` and ``src`` goes to."""
         route = tuple(i for i, (kinds, layers, sources) in enumerate(self.specs)
                       if (kinds is None or kind in kinds)
                       and (kind != PDU or layers is None or layer in layers)
