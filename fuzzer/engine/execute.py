@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fuzzer.engine.central import CentralModel
-from fuzzer.engine.feedback import transitions
+from fuzzer.engine.feedback import walk
 from fuzzer.engine.program import Program
 from fuzzer.engine.runner import Runner
 from fuzzer.oracles.base import Violation
@@ -43,8 +43,11 @@ def count_steps(trace: Trace) -> int:
     """Tester actions the device processed: each PDU the tester sent (a procedure counts its
     PDUs, an encryption start its LL PDUs), each connection attempt and power cycle. The
     liveness probes' scans are not steps."""
-    return sum(1 for e in trace.events
-               if (e.kind == ev.PDU and e.src == ev.TESTER) or e.kind in _ACTIONS)
+    steps = 0
+    for e in trace.events:
+        if (e.kind == ev.PDU and e.src == ev.TESTER) or e.kind in _ACTIONS:
+            steps += 1
+    return steps
 
 
 def execute(target: Target, program: Program, invariants: list[Invariant],
@@ -53,9 +56,12 @@ def execute(target: Target, program: Program, invariants: list[Invariant],
     """Reset the target with ``seed``, run ``program``, judge every invariant."""
     target.reset(seed)
     trace = Trace()
-    monitors = [(inv.id, inv.new_monitor(context or {})) for inv in invariants]
-    for _, m in monitors:
+    context = context or {}
+    monitors = []
+    for inv in invariants:
+        m = inv.monitor(inv.id, inv.params, context)  # inv.new_monitor(context), inlined
         m.subscribe(trace)
+        monitors.append((inv.id, m))
     runner = Runner(target, central_models, seed, trace)
     run = ProgramRun(trace)
     try:
@@ -63,10 +69,11 @@ def execute(target: Target, program: Program, invariants: list[Invariant],
         runner.probe()
     except (TargetError, ValueError) as exc:
         run.error = str(exc)
-    run.steps = count_steps(trace)
     for inv_id, m in monitors:
-        verdict = m.finish()
-        run.violations.extend((inv_id, v) for v in verdict.violations)
+        for v in m.finish().violations:
+            run.violations.append((inv_id, v))
     if feedback:
-        run.transitions = transitions(trace.events)
+        run.transitions, run.steps = walk(trace.events)
+    else:
+        run.steps = count_steps(trace)
     return run

@@ -16,71 +16,109 @@ from fuzzer.trace.events import Event
 
 _DFU_SERVICE = SERVICE_UUID_BYTES  # the Legacy DFU service, as advertised by the bootloader
 
+#: Tester actions besides the PDUs it sends (a tester DISCONNECT is an action but not a step).
+_ACTIONS = frozenset({ev.CONNECT, ev.CONNECT_FAIL, ev.RESET})
+#: Link changes that are part of the device's answer.
+_ANSWERS = frozenset({ev.DISCONNECT, ev.ENCRYPTION, ev.SCAN_EMPTY, ev.NO_ANSWER})
 
-def _pdu_name(event: Event) -> str:
-    dec = decode(event)
-    if dec is None:
-        return f"{event.layer}?"
-    return f"{event.layer}:{dec.name}{'!' if dec.error else ''}"
+#: (layer, octets) -> (PDU name for feedback, SMP phase or None when malformed), for all
+#: programs alike: fuzz programs send and get the same PDUs again and again.
+_PDU_NAMES: dict[tuple[str | None, bytes], tuple[str, str | None]] = {}
+_PDU_NAMES_CAP = 1 << 16
 
 
-def transitions(events: list[Event]) -> set[tuple[str, str, str]]:
-    """Every (state before, tester action, device answer) the events show."""
+def _pdu_name(event: Event) -> tuple[str, str | None]:
+    """The PDU's name (``layer:Name``, ``!`` when malformed) and its well-formed name."""
+    key = (event.layer, event.data)
+    named = _PDU_NAMES.get(key)
+    if named is None:
+        dec = decode(event)
+        if dec is None:
+            named = (f"{event.layer}?", None)
+        else:
+            named = (f"{event.layer}:{dec.name}{'!' if dec.error else ''}",
+                     dec.name if dec.error is None else None)
+        if len(_PDU_NAMES) >= _PDU_NAMES_CAP:
+            _PDU_NAMES.clear()
+        _PDU_NAMES[key] = named
+    return named
+
+
+def _answer(answer: set[str]) -> str:
+    return ",".join(sorted(answer)) or "silence"
+
+
+def walk(events: list[Event]) -> tuple[set[tuple[str, str, str]], int]:
+    """Every (state before, tester action, device answer) the events show, and the number of
+    steps (tester PDUs, connection attempts and power cycles; see ``execute.count_steps``)."""
     out: set[tuple[str, str, str]] = set()
+    steps = 0
     link = "down"
     mode = "?"
     smp_phase = "-"
     bonded: set[str] = set()
     device = ""
     state = "down|?|-|-"
+    changed = False  # whether state must be rebuilt before the next action
     action: str | None = None
-    answer: list[str] = []
-
-    def close() -> None:
-        if action is not None:
-            out.add((state, action, ",".join(sorted(set(answer))) or "silence"))
+    answer: set[str] = set()
+    names = _PDU_NAMES
 
     for e in events:
         kind = e.kind
-        tester_action = (
-            (kind == ev.PDU and e.src == ev.TESTER) or kind in (ev.CONNECT, ev.CONNECT_FAIL,
-                                                                ev.RESET)
-            or (kind == ev.DISCONNECT and e.src == ev.TESTER)
-        )
+        if kind == ev.PDU:
+            name, phase = names.get((e.layer, e.data)) or _pdu_name(e)
+            tester_action = e.src == ev.TESTER
+        else:
+            tester_action = kind in _ACTIONS or (kind == ev.DISCONNECT and e.src == ev.TESTER)
         if tester_action:
-            close()
-            state = f"{link}|{mode}|{smp_phase}|{'b' if device in bonded else '-'}"
-            action = _pdu_name(e) if kind == ev.PDU else kind
-            answer = []
+            if kind != ev.DISCONNECT:
+                steps += 1
+            if action is not None:
+                out.add((state, action, ",".join(sorted(answer)) or "silence"))
+            if changed:
+                state = f"{link}|{mode}|{smp_phase}|{'b' if device in bonded else '-'}"
+                changed = False
+            action = name if kind == ev.PDU else kind
+            answer = set()
         elif kind == ev.PDU:
-            answer.append(_pdu_name(e))
-        elif kind in (ev.DISCONNECT, ev.ENCRYPTION, ev.SCAN_EMPTY, ev.NO_ANSWER):
-            answer.append(f"{kind}:{(e.info or {}).get('state', '')}")
+            answer.add(name)
+        elif kind in _ANSWERS:
+            answer.add(f"{kind}:{(e.info or {}).get('state', '')}")
         # the state after this event
-        if kind == ev.ADV:
+        if kind == ev.PDU:
+            if phase is not None and e.layer == "smp":
+                smp_phase = phase
+                changed = True
+        elif kind == ev.ADV:
             mode = "dfu" if _DFU_SERVICE in e.data else "app"
+            changed = True
         elif kind == ev.CONNECT:
             link, smp_phase = "up", "-"
             device = e.info.get("peripheral_address", "")
-        elif kind == ev.DISCONNECT:
+            changed = True
+        elif kind == ev.DISCONNECT or kind == ev.RESET:
             link, smp_phase = "down", "-"
+            changed = True
         elif kind == ev.ENCRYPTION:
             state_info = e.info.get("state")
             if state_info == "on":
                 link = "enc"
             elif state_info == "off":
                 link = "up"
+            changed = True
         elif kind == ev.BOND:
             bonded.add(e.info.get("device_address", ""))
             bonded.add(e.info.get("connection_address", ""))
-        elif kind == ev.RESET:
-            link, smp_phase = "down", "-"
-        if kind == ev.PDU and e.layer == "smp":
-            dec = decode(e)
-            if dec is not None and dec.error is None:
-                smp_phase = dec.name
-    close()
-    return out
+            changed = True
+    if action is not None:
+        out.add((state, action, _answer(answer)))
+    return out, steps
+
+
+def transitions(events: list[Event]) -> set[tuple[str, str, str]]:
+    """Every (state before, tester action, device answer) the events show."""
+    return walk(events)[0]
 
 
 class Coverage:

@@ -25,13 +25,28 @@ from fuzzer.trace.describe import decode
 from fuzzer.trace.events import Event
 
 _CHARACTERISTIC = gatt.uuid16(gatt.CHARACTERISTIC)
+
+#: on-air octets or text -> their uuid_key, for every trace (the same attribute types and
+#: suite UUIDs come back)
+_UUID_KEYS: dict[bytes | str, bytes | None] = {}
+_UUID_KEYS_CAP = 4096
+
+
 def uuid_key(value: Any) -> bytes | None:
     """A UUID (suite text like "2A39" or a 128-bit string, or on-air octets) in its shortest
     on-air form, so 16-bit and Base-UUID 128-bit spellings compare equal; None if unreadable."""
+    if not isinstance(value, (bytes, str)):
+        value = str(value)
+    if value in _UUID_KEYS:
+        return _UUID_KEYS[value]
     try:
-        return gatt.uuid_to_le(value if isinstance(value, bytes) else str(value))
+        key = gatt.uuid_to_le(value)
     except (ValueError, TypeError):
-        return None
+        key = None
+    if len(_UUID_KEYS) >= _UUID_KEYS_CAP:
+        _UUID_KEYS.clear()
+    _UUID_KEYS[value] = key
+    return key
 
 
 def key_authenticated(info: dict[str, Any]) -> bool | None:
@@ -47,6 +62,7 @@ def key_authenticated(info: dict[str, Any]) -> bool | None:
 
 class AuthLevel(PairingMonitor):
     EXTRA_KINDS = frozenset({ev.ADV})
+    OTHER_KEYS = False
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -80,9 +96,9 @@ class AuthLevel(PairingMonitor):
         if st is None:
             return
         if state == "on":
-            self.notes(st)["auth"] = (self.key_auth.get(ltk) if ltk is not None else None, event)
+            st.data[self]["auth"] = (self.key_auth.get(ltk) if ltk is not None else None, event)
         elif state in ("off", "failed"):
-            self.notes(st).pop("auth", None)
+            st.data[self].pop("auth", None)
 
     def _db(self, st: LinkState) -> tuple[str, str]:
         addr = st.link.device_address if st.link is not None else ""
@@ -91,18 +107,19 @@ class AuthLevel(PairingMonitor):
     def on_att(self, st: LinkState | None, event: Event) -> None:
         if st is None:
             return
-        dec = decode(event)
+        dec = event.memo or decode(event)
         if dec is None:
             return
+        notes = st.data[self]
         if event.src == ev.TESTER:
             if dec.opcode >= 0 and not dec.opcode & att.COMMAND_FLAG:
-                self.notes(st)["request"] = event
+                notes["request"] = event
             return
-        req: Event | None = self.notes(st).pop("request", None)
-        rq = decode(req) if req is not None else None
+        req: Event | None = notes.pop("request", None)
+        rq = (req.memo or decode(req)) if req is not None else None
         if rq is None or dec.error is not None:
             return
-        auth, enc = self.notes(st).get("auth", (None, None))
+        auth, enc = notes.get("auth", (None, None))
         encrypted = enc is not None and (event.link is None or event.link.encrypted)
         db = self._db(st)
         f, rf = dec.fields, rq.fields

@@ -9,6 +9,8 @@ encrypted is a violation for such an attribute, whichever came first.
 
 from __future__ import annotations
 
+import functools
+
 from fuzzer.oracles.att_access import served
 from fuzzer.oracles.base import INCONCLUSIVE, PASS, Monitor, Verdict
 from fuzzer.protocol import att, gatt
@@ -20,6 +22,12 @@ _REFUSALS = {att.INSUFFICIENT_AUTHENTICATION, att.INSUFFICIENT_ENCRYPTION,
              att.INSUFFICIENT_ENCRYPTION_KEY_SIZE}
 
 
+@functools.lru_cache(maxsize=256)
+def _on_air(uuid: str | int) -> bytes:
+    """A suite's UUID in on-air octets (the suite names the same ones for every trace)."""
+    return gatt.uuid_to_le(uuid)
+
+
 class EncryptedAttributeGate(Monitor):
     KINDS = frozenset({ev.ADV, ev.CONNECT, ev.PDU})
     LAYERS = frozenset({"att"})
@@ -27,7 +35,8 @@ class EncryptedAttributeGate(Monitor):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         declared = self.context.get("protected_characteristics", []) or []
-        self.protected_uuids = {gatt.uuid_to_le(u) for u in declared}
+        self.protected_uuids = {_on_air(u) if isinstance(u, (str, int)) else gatt.uuid_to_le(u)
+                                for u in declared}
         # (device address, adv name) identifies one GATT database (application or bootloader)
         self.protected_handles: dict[tuple, Event] = {}
         self.uuid_of: dict[tuple, bytes] = {}
@@ -48,18 +57,18 @@ class EncryptedAttributeGate(Monitor):
             self.request = None
         elif kind == ev.PDU and event.layer == "att":
             if event.src == ev.TESTER:
-                dec = decode(event)
+                dec = event.memo or decode(event)
                 if dec is not None and not dec.opcode & att.COMMAND_FLAG:
                     self.request = event
             else:
                 self._on_answer(event)
 
     def _on_answer(self, event: Event) -> None:
-        dec = decode(event)
+        dec = event.memo or decode(event)
         req = self.request
         if dec is None or req is None:
             return
-        rq = decode(req)
+        rq = req.memo or decode(req)
         if rq is None:
             return
         self.request = None

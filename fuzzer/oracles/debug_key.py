@@ -23,6 +23,9 @@ from fuzzer.trace.events import Event
 
 
 class DebugKey(PairingMonitor):
+    TESTER_SMP = DEVICE_SMP = frozenset({"Pairing Public Key", "Encryption Information"})
+    OTHER_KEYS = False
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.debug_mode = bool(self.context.get("debug_mode", False))
@@ -37,13 +40,14 @@ class DebugKey(PairingMonitor):
     def _check_key(self, st: LinkState, p: Pairing | None, dec: Decoded, event: Event) -> None:
         if p is None or dec.error is not None:
             return
-        if dec.name == "Pairing Public Key" and "debug" not in self.notes(p) and \
+        notes = p.data[self]
+        if dec.name == "Pairing Public Key" and "debug" not in notes and \
                 dec.fields.get("public_key_x") == DEBUG_PUBLIC_X and \
                 dec.fields.get("public_key_y") == DEBUG_PUBLIC_Y:
-            self.notes(p)["debug"] = event
+            notes["debug"] = event
             for key in p.keys:
                 self._remember(st, p, key, event)
-        elif dec.name == "Encryption Information" and "debug" in self.notes(p):
+        elif dec.name == "Encryption Information" and "debug" in notes:
             self._remember(st, p, dec.fields.get("long_term_key", b""), event)
 
     on_tester_smp = _check_key
@@ -51,7 +55,7 @@ class DebugKey(PairingMonitor):
 
     def _held(self, st: LinkState | None, event: Event, key: bytes | None) -> None:
         p = st.pairing if st is not None else None
-        if st is not None and p is not None and key is not None and "debug" in self.notes(p):
+        if st is not None and p is not None and key is not None and "debug" in p.data[self]:
             self._remember(st, p, key, event)
 
     on_key = _held

@@ -28,9 +28,13 @@ from fuzzer.trace import events as ev
 from fuzzer.trace.events import Event
 
 _INVALID_CHECKS = {"DHKeyCheck": "DHKey Check", "Mconfirm": "Pairing Confirm"}
+#: The device's PDU that shows it verified the pairing, by LE Secure Connections or not.
+_GATE = {True: "Pairing DHKey Check", False: "Pairing Random"}
 
 
 class DhkeyFirst(PairingMonitor):
+    DEVICE_SMP = KEY_DISTRIBUTION | {"Pairing DHKey Check", "Pairing Random", "Pairing Failed"}
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.support: list[Event] = []
@@ -41,7 +45,7 @@ class DhkeyFirst(PairingMonitor):
 
     @staticmethod
     def _gate_name(p: Pairing) -> str:
-        return "Pairing DHKey Check" if p.sc else "Pairing Random"
+        return _GATE[p.sc]
 
     def _fail(self, p: Pairing, message: str, event: Event, signature: str) -> None:
         notes = self.notes(p)
@@ -54,7 +58,7 @@ class DhkeyFirst(PairingMonitor):
 
     def _completed(self, p: Pairing, what: str, event: Event) -> None:
         """The device did ``what`` (distributed a key, encryption came on) in pairing ``p``."""
-        notes = self.notes(p)
+        notes = p.data[self]
         invalid = notes.get("invalid")
         if not notes.get("gate"):
             kind = "LE Secure Connections" if p.sc else "legacy"
@@ -72,10 +76,10 @@ class DhkeyFirst(PairingMonitor):
         if p is None:
             return
         name = dec.name
-        notes = self.notes(p)
+        notes = p.data[self]
         if name in KEY_DISTRIBUTION:
             self._completed(p, f"the device distributed keys ({name})", event)
-        elif name == self._gate_name(p):
+        elif name == _GATE[p.sc]:
             invalid = notes.get("invalid")
             if invalid is not None and (invalid[0] == "DHKeyCheck") == p.sc:
                 self._fail(p, f"the device sent its {name} although the tester's "
@@ -97,11 +101,11 @@ class DhkeyFirst(PairingMonitor):
 
     def on_key(self, st: LinkState | None, event: Event, key: bytes | None) -> None:
         info = event.info or {}
-        p = st.pairing if st is not None else None
-        if p is None or event.src != ev.TESTER or info.get("valid") is not False:
+        if info.get("valid") is not False or event.src != ev.TESTER:
             return
+        p = st.pairing if st is not None else None
         kind = info.get("type")
-        if kind in _INVALID_CHECKS:
+        if p is not None and kind in _INVALID_CHECKS:
             self.notes(p)["invalid"] = (kind, event)
             p.note(event)
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from fuzzer.oracles.base import INCONCLUSIVE, PASS, Verdict
-from fuzzer.oracles.pairing import SUPPORT_CAP, LinkState, Pairing, PairingMonitor, progress_after
+from fuzzer.oracles.pairing import NO_PROGRESS, SUPPORT_CAP, LinkState, Pairing, PairingMonitor
 from fuzzer.protocol import smp
 from fuzzer.protocol.codec import Decoded
 from fuzzer.trace.events import Event
@@ -37,6 +37,10 @@ def unmasked(key: bytes, size: Any) -> bool:
 
 
 class KeySize(PairingMonitor):
+    #: and every PDU on a link with a pairing that must be refused
+    DEVICE_SMP = frozenset({"Pairing Response", "Encryption Information"})
+    OTHER_KEYS = False
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         lo = self.context.get("min_key_size", self.params.get("min_key_size", _MIN))
@@ -63,6 +67,7 @@ class KeySize(PairingMonitor):
         bad = self._bad_request(p)
         if bad is not None:
             self.notes(p)["bad"] = bad
+            st.watch(self)
 
     def _went_on(self, p: Pairing, event: Event) -> None:
         notes = self.notes(p)
@@ -77,6 +82,7 @@ class KeySize(PairingMonitor):
     def on_device_smp(self, st: LinkState, p: Pairing | None, dec: Decoded, event: Event) -> None:
         if p is None:
             return
+        name = dec.name
         if event is p.response:
             self.checked += 1
             offered = p.pres.get("max_encryption_key_size")
@@ -85,21 +91,23 @@ class KeySize(PairingMonitor):
                              f"{offered} (valid: 7..16)", event.step, p.evidence(),
                              signature="response-size")
             size = p.key_size
-            if "bad" not in self.notes(p) and size is not None and size < self.min_size and \
+            notes = p.data[self]
+            if "bad" not in notes and size is not None and size < self.min_size and \
                     _valid_size(offered):
-                self.notes(p)["bad"] = (f"a pairing that negotiates a {size}-octet key, below the "
-                                 f"device's minimum {self.min_size}")
+                notes["bad"] = (f"a pairing that negotiates a {size}-octet key, below the "
+                                f"device's minimum {self.min_size}")
+                st.watch(self)
             return
-        if dec.name == "Pairing Failed":
-            notes = self.notes(p)
+        if name == "Pairing Failed":
+            notes = p.data[self]
             if "bad" in notes and not notes.get("reported") and not notes.get("refused"):
                 notes["refused"] = True
                 self.checked += 1
                 self._support(event)
             return
-        if p.response is not None and progress_after(dec):
+        if p.response is not None and name not in NO_PROGRESS and "bad" in p.data[self]:
             self._went_on(p, event)
-        if dec.name == "Encryption Information" and dec.error is None:
+        if name == "Encryption Information" and dec.error is None:
             key = dec.fields.get("long_term_key", b"")
             size = p.key_size
             if isinstance(size, int) and _MIN <= size <= _MAX:
@@ -143,7 +151,7 @@ class KeySize(PairingMonitor):
                          f"negotiated {size}-octet key size ({ltk.hex()})", event.step,
                          (p.evidence(event) if p is not None else [event]),
                          signature="unmasked-link")
-        elif p is None or "bad" not in self.notes(p):
+        elif p is None or "bad" not in p.data[self]:
             self._support(event)
 
     def finish(self) -> Verdict:

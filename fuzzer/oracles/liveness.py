@@ -17,6 +17,9 @@ from fuzzer.trace.events import Event
 
 _LL_REQUESTS = {ll.LL_ENC_REQ, ll.LL_FEATURE_REQ, ll.LL_PING_REQ, ll.LL_LENGTH_REQ,
                 ll.LL_PAUSE_ENC_REQ, ll.LL_CONNECTION_PARAM_REQ, ll.LL_PERIPHERAL_FEATURE_REQ}
+#: (layer, opcode) of every PDU that may oblige the device to answer (``_expects_answer``)
+_REQUESTS = frozenset({("att", op) for op in att.RESPONSE_FOR if op != att.HANDLE_VALUE_IND}
+                      | {("ll", op) for op in _LL_REQUESTS} | {("smp", smp.PAIRING_REQUEST)})
 
 
 class Liveness(Monitor):
@@ -35,27 +38,28 @@ class Liveness(Monitor):
     def _expects_answer(self, event: Event) -> bool:
         """Whether the spec obliges the device to answer this tester PDU. Only well-formed
         PDUs within the default sizes count (a longer or malformed one may be dropped)."""
-        if not event.data:
+        data = event.data
+        if not data:
             return False
-        op = event.data[0]
+        op = data[0]
         if self.ll_procedure_open:
             return False  # only the procedure's own PDUs flow during encryption start/pause
-        if event.layer == "att":
+        layer = event.layer
+        if layer == "att":
             # requests to the device's server (an indication is for its client, if any)
-            return (op in att.RESPONSE_FOR and op != att.HANDLE_VALUE_IND
-                    and len(event.data) <= att.DEFAULT_MTU and self._well_formed(event))
-        if event.layer == "ll":
-            return op in _LL_REQUESTS and len(event.data) <= 27 and self._well_formed(event)
-        if event.layer == "smp":
+            request = (op in att.RESPONSE_FOR and op != att.HANDLE_VALUE_IND
+                       and len(data) <= att.DEFAULT_MTU)
+        elif layer == "ll":
+            request = op in _LL_REQUESTS and len(data) <= 27
+        elif layer == "smp":
             # A Pairing Request must be answered unless SMP timed out on this link earlier
             # (no SMP is accepted after the 30 s timeout, Vol 3 Part H 3.4).
-            return (op == smp.PAIRING_REQUEST and self._well_formed(event)
-                    and not self.smp_may_be_closed)
-        return False
-
-    @staticmethod
-    def _well_formed(event: Event) -> bool:
-        dec = decode(event)
+            request = op == smp.PAIRING_REQUEST and not self.smp_may_be_closed
+        else:
+            return False
+        if not request:
+            return False
+        dec = event.memo or decode(event)  # well-formed
         return dec is not None and dec.error is None and dec.name != "unknown"
 
     def _settle(self, event: Event) -> None:
@@ -70,20 +74,21 @@ class Liveness(Monitor):
     def observe(self, event: Event) -> None:
         kind = event.kind
         if kind == ev.PDU:
-            opens = event.layer == "ll" and event.src == ev.TESTER and event.data[:1] in (
-                b"\x03", b"\x0a")  # LL_ENC_REQ, LL_PAUSE_ENC_REQ
-            if event.layer == "smp" and self.last_smp_t is not None and \
-                    event.t - self.last_smp_t >= 30_000_000:
-                self.smp_may_be_closed = True  # a pending pairing may have timed out
+            layer = event.layer
+            if layer == "smp":
+                if self.last_smp_t is not None and event.t - self.last_smp_t >= 30_000_000:
+                    self.smp_may_be_closed = True  # a pending pairing may have timed out
+                self.last_smp_t = event.t
             if event.src == ev.DEVICE:
                 self.pending = None
-            elif self.pending is None and self._expects_answer(event):
+                return
+            data = event.data
+            if self.pending is None and data and (layer, data[0]) in _REQUESTS and \
+                    self._expects_answer(event):
                 self.pending = event
                 self.checked += 1
-            if opens:
+            if layer == "ll" and data[:1] in (b"\x03", b"\x0a"):  # LL_ENC_REQ, LL_PAUSE_ENC_REQ
                 self.ll_procedure_open = True
-            if event.layer == "smp":
-                self.last_smp_t = event.t
         elif kind in (ev.DISCONNECT, ev.CONNECT):
             self.pending = None
             self.last_smp_t = None
@@ -92,7 +97,8 @@ class Liveness(Monitor):
         elif kind == ev.ENCRYPTION:
             self.ll_procedure_open = False
         elif kind == ev.STEP:
-            self._settle(event)
+            if self.pending is not None:
+                self._settle(event)
             self.last_step = event
         elif kind == ev.SCAN_EMPTY:
             self.checked += 1

@@ -16,6 +16,11 @@ from fuzzer.trace.events import Event
 class LtkLeak(Monitor):
     KINDS = frozenset({ev.KEY, ev.BOND, ev.PDU})
 
+    def subscribe(self, trace) -> None:
+        """Listen to the KEY and BOND events and to the device's PDUs."""
+        trace.subscribe(self.observe, frozenset({ev.KEY, ev.BOND}))
+        trace.subscribe(self.observe, frozenset({ev.PDU}), sources=frozenset({ev.DEVICE}))
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.owner: dict[bytes, tuple[str, Event]] = {}  # key (on-air order) -> (peer, event)
@@ -38,21 +43,32 @@ class LtkLeak(Monitor):
             self._hold(event.info["peer"], event.info["ltk"], event)
         elif kind == ev.PDU and event.src == ev.DEVICE and self.patterns:
             self.checked += 1
-            peer = event.link.peer if event.link is not None else ""
-            for pattern, key in self.patterns:
-                owner, held_at = self.owner[key]
-                for air in event.air:
-                    if pattern in air:
-                        self.violate(
-                            f"the device sent an LTK held by '{owner}' in plaintext on air"
-                            f"{' (byte-reversed)' if pattern != key else ''}", event.step,
-                            [held_at, event], signature=f"air:{event.layer}")
-                        return
-                if owner != peer and pattern in event.data:
-                    self.violate(
-                        f"the device sent peer '{peer}' the LTK bonded with '{owner}'",
-                        event.step, [held_at, event], signature=f"cross:{event.layer}")
+            # one search per key in all the octets first: a hit (or a key across two of them)
+            # is then looked at closely
+            octets = b"".join((*event.air, event.data))
+            for pattern, _key in self.patterns:
+                if pattern in octets:
+                    self._search(event)
                     return
+
+    def _search(self, event: Event) -> None:
+        """Record a held key in the device PDU's air octets, or another peer's key in its
+        payload (the first found)."""
+        peer = event.link.peer if event.link is not None else ""
+        for pattern, key in self.patterns:
+            owner, held_at = self.owner[key]
+            for air in event.air:
+                if pattern in air:
+                    self.violate(
+                        f"the device sent an LTK held by '{owner}' in plaintext on air"
+                        f"{' (byte-reversed)' if pattern != key else ''}", event.step,
+                        [held_at, event], signature=f"air:{event.layer}")
+                    return
+            if owner != peer and pattern in event.data:
+                self.violate(
+                    f"the device sent peer '{peer}' the LTK bonded with '{owner}'",
+                    event.step, [held_at, event], signature=f"cross:{event.layer}")
+                return
 
     def finish(self) -> Verdict:
         if self.violations:

@@ -44,6 +44,9 @@ def _size(value: Any, default: int = 16) -> int:
 
 
 class NoDowngrade(PairingMonitor):
+    DEVICE_SMP = frozenset({"Pairing Failed"})
+    OTHER_KEYS = False
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.allowed = bool(self.context.get("allow_downgrade", False))
@@ -74,8 +77,10 @@ class NoDowngrade(PairingMonitor):
             self.notes(p)["weaker"] = stored
 
     def on_device_smp(self, st: LinkState, p: Pairing | None, dec: Decoded, event: Event) -> None:
-        notes = self.notes(p) if p is not None else {}
-        if dec.name == "Pairing Failed" and "weaker" in notes and not notes.get("refused"):
+        if p is None or dec.name != "Pairing Failed":
+            return
+        notes = p.data[self]
+        if "weaker" in notes and not notes.get("refused"):
             notes["refused"] = True
             self.checked += 1
             self._support(event)

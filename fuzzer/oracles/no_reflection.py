@@ -16,6 +16,7 @@ from typing import Any
 
 from fuzzer.oracles.base import INCONCLUSIVE, PASS, Verdict
 from fuzzer.oracles.pairing import (
+    KEY_DISTRIBUTION,
     SUPPORT_CAP,
     LinkState,
     Pairing,
@@ -37,6 +38,9 @@ def _remember(store: dict[bytes, Event], value: Any, event: Event) -> None:
 
 
 class NoReflection(PairingMonitor):
+    TESTER_SMP = frozenset({"Pairing Public Key", "Pairing Confirm", "Pairing Random"})
+    DEVICE_SMP = TESTER_SMP | {"Pairing Failed", "Pairing DHKey Check"} | KEY_DISTRIBUTION
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.device_x: dict[bytes, Event] = {}
@@ -46,9 +50,10 @@ class NoReflection(PairingMonitor):
     def on_tester_smp(self, st: LinkState, p: Pairing | None, dec: Decoded, event: Event) -> None:
         if p is None or dec.error is not None:
             return
+        notes = p.data[self]
         if dec.name == "Pairing Public Key":
-            self.notes(p)["tester_x"] = dec.fields.get("public_key_x")
-        if "reflected" in self.notes(p):
+            notes["tester_x"] = dec.fields.get("public_key_x")
+        if "reflected" in notes:
             return
         name = dec.name
         source: Event | None = None
@@ -62,14 +67,14 @@ class NoReflection(PairingMonitor):
             source = self.device_values.get(dec.fields.get("random_value", b""))
             what = "a confirm or random value the device sent"
         if source is not None:
-            self.notes(p)["reflected"] = (f"{name} echoing {what}", source, event)
+            notes["reflected"] = (f"{name} echoing {what}", source, event)
 
     def on_device_smp(self, st: LinkState, p: Pairing | None, dec: Decoded, event: Event) -> None:
         if dec.error is None:
             name = dec.name
             if name == "Pairing Public Key":
                 x = dec.fields.get("public_key_x")
-                echoed = self.notes(p).get("tester_x") if p is not None else None
+                echoed = p.data[self].get("tester_x") if p is not None else None
                 if p is not None and echoed is not None and echoed == x:
                     # The device answered its own public key with that same key: it accepted
                     # the echo instead of failing the pairing (2.3.5.6.1 erratum).
@@ -82,17 +87,17 @@ class NoReflection(PairingMonitor):
                 _remember(self.device_values, dec.fields.get("confirm_value"), event)
             elif name == "Pairing Random":
                 _remember(self.device_values, dec.fields.get("random_value"), event)
-        if p is None or "reflected" not in self.notes(p):
+        if p is None or "reflected" not in p.data[self]:
             return
         if dec.name == "Pairing Failed":
-            self.notes(p).setdefault("refusal", event)
+            p.data[self].setdefault("refusal", event)
         elif completes(self, p, dec):
             self._fail(p, f"the device went on to {dec.name}", event)
 
     def on_encryption(self, st: LinkState | None, event: Event, state: Any,
                       ltk: bytes | None) -> None:
         p = st.pairing if st is not None else None
-        if p is not None and "reflected" in self.notes(p) and completes(self, p, None, state, ltk):
+        if p is not None and "reflected" in p.data[self] and completes(self, p, None, state, ltk):
             self._fail(p, "encryption came on", event)
 
     def _fail(self, p: Pairing, what: str, event: Event) -> None:
@@ -109,7 +114,7 @@ class NoReflection(PairingMonitor):
                      evidence, signature=how.split(" ")[1])
 
     def on_pairing_end(self, st: LinkState, p: Pairing) -> None:
-        notes = self.notes(p)
+        notes = p.data[self]
         if "reflected" in notes and not notes.get("reported"):
             self.checked += 1
             if len(self.support) < SUPPORT_CAP:

@@ -11,11 +11,15 @@ trace and calls the hooks each :class:`PairingMonitor` overrides: which link an 
 the last one an SMP or ATT PDU or a link event named), the pairing in progress, the Pairing
 Request and Response fields, whether it is LE Secure Connections, the keys the tester holds and
 when it got them. Every event costs O(1): one dict look-up per link and one cached decode per PDU.
+Which hooks an event calls is worked out once per sequence of monitor classes (:class:`HookPlan`):
+a monitor's SMP hooks get only the PDU names it declares, plus every device PDU on a link it
+watches (:meth:`LinkState.watch`).
 """
 
 from __future__ import annotations
 
 import functools
+from collections import defaultdict
 from typing import Any
 
 from fuzzer.oracles.base import Monitor
@@ -31,10 +35,18 @@ KEY_DISTRIBUTION = frozenset({
     "Identity Address Information", "Signing Information",
 })
 
+_PDU, _KEY = frozenset({ev.PDU}), frozenset({ev.KEY})
+_LINK_EVENTS = frozenset({ev.ENCRYPTION, ev.BOND, ev.CONNECT, ev.DISCONNECT, ev.RESET})
+_SMP, _ATT = frozenset({"smp"}), frozenset({"att"})
+
 #: How many PDUs of one pairing are kept as evidence.
 EVIDENCE_CAP = 24
 #: How many supporting events a verdict keeps.
 SUPPORT_CAP = 32
+
+#: The hooks a PairingMonitor may override (see PairingMonitor).
+_HOOKS = ("on_reset", "on_pairing_start", "on_pairing_end", "on_tester_smp", "on_device_smp",
+          "on_encryption", "on_key", "on_bond", "on_connect", "on_disconnect", "on_att")
 
 
 def key_bytes(value: Any) -> bytes | None:
@@ -59,42 +71,36 @@ def peer_of(link: Link | None, info: dict[str, Any] | None = None) -> str:
 class Pairing:
     """One pairing attempt on one link."""
 
-    __slots__ = ("request", "preq", "response", "pres", "failed", "events", "keys", "data",
-                 "conn_id")
+    __slots__ = ("request", "start_seq", "preq", "response", "pres", "sc", "key_size", "failed",
+                 "events", "keys", "data", "conn_id")
 
     def __init__(self, request: Event | None, preq: dict[str, Any] | None, conn_id: int) -> None:
         self.request = request  # the tester's Pairing Request (None: PDUs without one)
+        self.start_seq = request.seq if request is not None else -1
         self.preq = preq or {}
         self.response: Event | None = None  # the device's Pairing Response
         self.pres: dict[str, Any] = {}
+        #: LE Secure Connections: both sides set the SC bit in AuthReq (Vol 3 Part H 2.3.5.1)
+        self.sc = False
+        #: the negotiated encryption key size: the smaller maximum (Vol 3 Part H 2.3.4); None
+        #: before the Pairing Response or when a side's maximum is unknown
+        self.key_size: int | None = None
         self.failed: Event | None = None  # the first Pairing Failed, from either side
         self.events: list[Event] = [request] if request is not None else []
         self.keys: set[bytes] = set()  # keys the tester recorded during this pairing
-        self.data: dict[Any, dict[str, Any]] = {}  # each monitor's notes (PairingMonitor.notes)
+        #: each monitor's notes (PairingMonitor.notes): ``data[monitor]`` is created on first use
+        self.data: defaultdict[Any, dict[str, Any]] = defaultdict(dict)
         self.conn_id = conn_id
 
-    @property
-    def start_seq(self) -> int:
-        return self.request.seq if self.request is not None else -1
-
-    @property
-    def sc(self) -> bool:
-        """LE Secure Connections: both sides set the SC bit in AuthReq (Vol 3 Part H 2.3.5.1)."""
-        if self.response is None:
-            return False
-        a, b = self.preq.get("authreq", 0), self.pres.get("authreq", 0)
-        return bool(a & b & smp.SC)
-
-    @property
-    def key_size(self) -> int | None:
-        """The negotiated encryption key size: the smaller maximum (Vol 3 Part H 2.3.4)."""
-        if self.response is None:
-            return None
-        a = self.preq.get("max_encryption_key_size")
-        b = self.pres.get("max_encryption_key_size")
-        if not isinstance(a, int) or not isinstance(b, int):
-            return None
-        return min(a, b)
+    def answered(self, response: Event, pres: dict[str, Any]) -> None:
+        """The device's Pairing Response with its fields: fixes SC and the key size."""
+        self.response = response
+        self.pres = pres
+        preq = self.preq
+        self.sc = bool(preq.get("authreq", 0) & pres.get("authreq", 0) & smp.SC)
+        a = preq.get("max_encryption_key_size")
+        b = pres.get("max_encryption_key_size")
+        self.key_size = min(a, b) if isinstance(a, int) and isinstance(b, int) else None
 
     def note(self, event: Event) -> None:
         if len(self.events) < EVIDENCE_CAP:
@@ -111,13 +117,67 @@ class Pairing:
 class LinkState:
     """What a monitor keeps about one connection."""
 
-    __slots__ = ("conn_id", "link", "pairing", "data")
+    __slots__ = ("conn_id", "link", "pairing", "data", "watchers")
 
     def __init__(self, conn_id: int, link: Link | None) -> None:
         self.conn_id = conn_id
         self.link = link
         self.pairing: Pairing | None = None
-        self.data: dict[Any, dict[str, Any]] = {}  # each monitor's notes
+        #: each monitor's notes (PairingMonitor.notes): ``data[monitor]`` is created on first use
+        self.data: defaultdict[Any, dict[str, Any]] = defaultdict(dict)
+        #: monitors that get every device SMP PDU on this link (see PairingMonitor.DEVICE_SMP)
+        self.watchers: list[PairingMonitor] = []
+
+    def watch(self, monitor: PairingMonitor) -> None:
+        """Give ``monitor`` every device SMP PDU on this link from now on, beyond the names it
+        reads always."""
+        if monitor not in self.watchers:
+            self.watchers.append(monitor)
+
+
+class HookPlan:
+    """For one sequence of joined monitor classes: the hooks each event calls, as (function,
+    index of the monitor in the tracker) pairs. Computed once per sequence of classes (the
+    sequences form a tree, one class per step), so a trace's tracker costs nothing to set up;
+    hooks a class does not override are left out, and the SMP hooks only get the PDU names the
+    class reads (``TESTER_SMP``, ``DEVICE_SMP``)."""
+
+    def __init__(self, classes: tuple[type[PairingMonitor], ...]) -> None:
+        self.classes = classes
+        self.after: dict[type[PairingMonitor], HookPlan] = {}  # the plans with one more class
+
+        def calls(name: str, wanted=lambda cls: True) -> tuple[tuple[Any, int], ...]:
+            return tuple((getattr(cls, name), i) for i, cls in enumerate(classes)
+                         if name in _overridden(cls) and wanted(cls))
+
+        self.hooks: dict[str, tuple[tuple[Any, int], ...]] = {name: calls(name)
+                                                               for name in _HOOKS}
+        #: on_key for KEY events that hold no STK or LTK (key None)
+        self.other_keys = calls("on_key", lambda cls: cls.OTHER_KEYS)
+        self.tester_smp = self._by_name(classes, "on_tester_smp", "TESTER_SMP")
+        self.device_smp = self._by_name(classes, "on_device_smp", "DEVICE_SMP")
+
+    def _by_name(self, classes: tuple[type[PairingMonitor], ...], hook: str,
+                 names_attr: str) -> dict[str | None, tuple[tuple[Any, int], ...]]:
+        """SMP PDU name -> the calls of ``hook``; key None: names no class lists."""
+        listed = {n for cls in classes for n in (getattr(cls, names_attr) or ())}
+        out = {}
+        for name in (*listed, None):
+            out[name] = tuple(
+                (getattr(cls, hook), i) for i, cls in enumerate(classes)
+                if hook in _overridden(cls)
+                and (getattr(cls, names_attr) is None or name in getattr(cls, names_attr)))
+        return out
+
+    def then(self, cls: type[PairingMonitor]) -> HookPlan:
+        """The plan once a monitor of ``cls`` joined too."""
+        nxt = self.after.get(cls)
+        if nxt is None:
+            nxt = self.after[cls] = HookPlan((*self.classes, cls))
+        return nxt
+
+
+_NO_MONITORS = HookPlan(())
 
 
 class PairingTracker:
@@ -137,7 +197,7 @@ class PairingTracker:
         self._anon = -1  # ids for links known only from a CONNECT without a Link
         self.held: dict[bytes, Event] = {}  # every key the tester holds -> first KEY/BOND event
         self.monitors: list[PairingMonitor] = []
-        self._hooks: dict[str, list] = {name: [] for name in _HOOKS}
+        self._plan = _NO_MONITORS
 
     @classmethod
     def of(cls, trace: Trace) -> PairingTracker:
@@ -145,15 +205,19 @@ class PairingTracker:
         tracker = trace.shared.get(cls)
         if tracker is None:
             tracker = trace.shared[cls] = cls()
-            trace.subscribe(tracker.observe, cls.KINDS, cls.LAYERS)
+            # one listener per kind of event, so the trace calls the right one directly
+            trace.subscribe(tracker._smp, _PDU, _SMP)
+            trace.subscribe(tracker._att, _PDU, _ATT)
+            trace.subscribe(tracker._key, _KEY)
+            trace.subscribe(tracker._link_event, _LINK_EVENTS)
         return tracker
 
     def join(self, monitor: PairingMonitor) -> None:
         """Call ``monitor``'s hooks from now on (only those it overrides)."""
         monitor.tracker = self
         self.monitors.append(monitor)
-        for name in _overridden(type(monitor)):
-            self._hooks[name].append(getattr(monitor, name))
+        cls = type(monitor)
+        self._plan = self._plan.after.get(cls) or self._plan.then(cls)
 
     # --- bookkeeping ---
 
@@ -161,9 +225,11 @@ class PairingTracker:
         link = event.link
         if link is None:
             return self.current
+        cur = self.current
+        if cur is not None and cur.link is link:
+            return cur  # the same link as the last event's
         st = self.links.get(link.conn_id)
         if st is None:
-            cur = self.current
             if cur is not None and cur.conn_id < 0 and cur.link is None:
                 # the link a CONNECT without a Link announced
                 del self.links[cur.conn_id]
@@ -196,8 +262,9 @@ class PairingTracker:
         p = st.pairing
         if p is not None:
             st.pairing = None
-            for hook in self._hooks["on_pairing_end"]:
-                hook(st, p)
+            mons = self.monitors
+            for hook, i in self._plan.hooks["on_pairing_end"]:
+                hook(mons[i], st, p)
 
     def end_all(self) -> None:
         """Close every pairing still open."""
@@ -205,97 +272,140 @@ class PairingTracker:
             self._end_pairing(st)
 
     def observe(self, event: Event) -> None:
+        """Take one event (a tracker of a monitor fed alone; on a trace, each kind of event
+        goes to its handler directly)."""
         kind = event.kind
-        hooks = self._hooks
         if kind == ev.PDU:
-            layer = event.layer
-            if layer == "smp":
-                st = self._state(event)
-                dec = decode(event)
-                if st is None or dec is None:
-                    return
-                p = st.pairing
-                if event.src == ev.TESTER:
-                    if dec.name == "Pairing Request":
-                        self._end_pairing(st)
-                        p = st.pairing = Pairing(event, dict(dec.fields) if dec.error is None
-                                                 else None, st.conn_id)
-                        for hook in hooks["on_pairing_start"]:
-                            hook(st, p, event)
-                        return
-                    if p is not None:
-                        p.note(event)
-                        if dec.name == "Pairing Failed" and p.failed is None:
-                            p.failed = event
-                    for hook in hooks["on_tester_smp"]:
-                        hook(st, p, dec, event)
-                else:
-                    if p is not None:
-                        p.note(event)
-                        if dec.name == "Pairing Response" and p.response is None and \
-                                dec.error is None:
-                            p.response = event
-                            p.pres = dict(dec.fields)
-                        elif dec.name == "Pairing Failed" and p.failed is None:
-                            p.failed = event
-                    for hook in hooks["on_device_smp"]:
-                        hook(st, p, dec, event)
-            elif layer == "att":  # moves the current link too, whoever reads ATT
-                st = self._state(event)
-                for hook in hooks["on_att"]:
-                    hook(st, event)
-        elif kind == ev.ENCRYPTION:
-            st = self._state(event)
-            info = event.info or {}
-            if st is not None and st.pairing is not None:
-                st.pairing.note(event)
-            state, ltk = info.get("state"), key_bytes(info.get("ltk"))
-            for hook in hooks["on_encryption"]:
-                hook(st, event, state, ltk)
+            if event.layer == "smp":
+                self._smp(event)
+            elif event.layer == "att":
+                self._att(event)
         elif kind == ev.KEY:
+            self._key(event)
+        elif kind in _LINK_EVENTS:
+            self._link_event(event)
+
+    def _link_event(self, event: Event) -> None:
+        """ENCRYPTION, BOND, CONNECT, DISCONNECT or RESET."""
+        _LINK_HANDLERS[event.kind](self, event)
+
+    def _smp(self, event: Event) -> None:
+        link = event.link
+        st = self.current
+        if link is not None and (st is None or st.link is not link):
             st = self._state(event)
-            info = event.info or {}
-            key = None
-            if info.get("type") in ("STK", "LTK"):
-                key = self._hold(info.get("value"), event, st)
-            for hook in hooks["on_key"]:
-                hook(st, event, key)
-        elif kind == ev.BOND:
+        dec = event.memo or decode(event)
+        if st is None or dec is None:
+            return
+        p = st.pairing
+        name = dec.name
+        mons = self.monitors
+        if event.src == ev.TESTER:
+            if name == "Pairing Request":
+                if p is not None:
+                    self._end_pairing(st)
+                p = st.pairing = Pairing(event, dict(dec.fields) if dec.error is None else None,
+                                         st.conn_id)
+                for hook, i in self._plan.hooks["on_pairing_start"]:
+                    hook(mons[i], st, p, event)
+                return
+            if p is not None:
+                if len(p.events) < EVIDENCE_CAP:
+                    p.events.append(event)
+                if name == "Pairing Failed" and p.failed is None:
+                    p.failed = event
+            by_name = self._plan.tester_smp
+        else:
+            if p is not None:
+                if len(p.events) < EVIDENCE_CAP:
+                    p.events.append(event)
+                if name == "Pairing Response" and p.response is None and dec.error is None:
+                    p.answered(event, dict(dec.fields))
+                elif name == "Pairing Failed" and p.failed is None:
+                    p.failed = event
+            by_name = self._plan.device_smp
+            for m in st.watchers:
+                if name not in m.DEVICE_SMP:  # type: ignore[operator]
+                    m.on_device_smp(st, p, dec, event)
+        calls = by_name.get(name)
+        for hook, i in by_name[None] if calls is None else calls:
+            hook(mons[i], st, p, dec, event)
+
+    def _att(self, event: Event) -> None:
+        """An ATT PDU moves the current link too, whoever reads ATT."""
+        link = event.link
+        st = self.current
+        if link is not None and (st is None or st.link is not link):
             st = self._state(event)
-            key = self._hold((event.info or {}).get("ltk"), event, st)
-            for hook in hooks["on_bond"]:
-                hook(st, event, key)
-        elif kind == ev.CONNECT:
-            if event.link is not None:
-                st = self._state(event)
-            else:
-                st = LinkState(self._anon, None)
-                self.links[self._anon] = st
-                self._anon -= 1
-                self.current = st
-            for hook in hooks["on_connect"]:
-                hook(st, event)
-        elif kind == ev.DISCONNECT:
+        mons = self.monitors
+        for hook, i in self._plan.hooks["on_att"]:
+            hook(mons[i], st, event)
+
+    def _key(self, event: Event) -> None:
+        st = self._state(event)
+        info = event.info or {}
+        key = None
+        if info.get("type") in ("STK", "LTK"):
+            key = self._hold(info.get("value"), event, st)
+        mons = self.monitors
+        for hook, i in self._plan.hooks["on_key"] if key is not None else self._plan.other_keys:
+            hook(mons[i], st, event, key)
+
+    def _encryption(self, event: Event) -> None:
+        st = self._state(event)
+        info = event.info or {}
+        if st is not None and st.pairing is not None:
+            st.pairing.note(event)
+        state, ltk = info.get("state"), key_bytes(info.get("ltk"))
+        mons = self.monitors
+        for hook, i in self._plan.hooks["on_encryption"]:
+            hook(mons[i], st, event, state, ltk)
+
+    def _bond(self, event: Event) -> None:
+        st = self._state(event)
+        key = self._hold((event.info or {}).get("ltk"), event, st)
+        mons = self.monitors
+        for hook, i in self._plan.hooks["on_bond"]:
+            hook(mons[i], st, event, key)
+
+    def _connect(self, event: Event) -> None:
+        if event.link is not None:
             st = self._state(event)
-            if st is not None:
+        else:
+            st = LinkState(self._anon, None)
+            self.links[self._anon] = st
+            self._anon -= 1
+            self.current = st
+        mons = self.monitors
+        for hook, i in self._plan.hooks["on_connect"]:
+            hook(mons[i], st, event)
+
+    def _disconnect(self, event: Event) -> None:
+        st = self._state(event)
+        if st is not None:
+            if st.pairing is not None:
                 self._end_pairing(st)
-                for hook in hooks["on_disconnect"]:
-                    hook(st, event)
-                self.links.pop(st.conn_id, None)
-            self.current = None
-        elif kind == ev.RESET:
-            for hook in hooks["on_reset"]:
-                hook(event)
+            mons = self.monitors
+            for hook, i in self._plan.hooks["on_disconnect"]:
+                hook(mons[i], st, event)
+            self.links.pop(st.conn_id, None)
+        self.current = None
+
+    def _reset(self, event: Event) -> None:
+        mons = self.monitors
+        for hook, i in self._plan.hooks["on_reset"]:
+            hook(mons[i], event)
+
+
+_LINK_HANDLERS = {ev.ENCRYPTION: PairingTracker._encryption, ev.BOND: PairingTracker._bond,
+                  ev.CONNECT: PairingTracker._connect, ev.DISCONNECT: PairingTracker._disconnect,
+                  ev.RESET: PairingTracker._reset}
 
 
 @functools.cache
 def _overridden(cls: type) -> tuple[str, ...]:
     """The hooks ``cls`` overrides (the others are not called)."""
     return tuple(name for name in _HOOKS if getattr(cls, name) is not getattr(PairingMonitor, name))
-
-
-_HOOKS = ("on_reset", "on_pairing_start", "on_pairing_end", "on_tester_smp", "on_device_smp",
-          "on_encryption", "on_key", "on_bond", "on_connect", "on_disconnect", "on_att")
 
 
 class PairingMonitor(Monitor):
@@ -309,16 +419,26 @@ class PairingMonitor(Monitor):
     LAYERS = PairingTracker.LAYERS
     EXTRA_KINDS: frozenset[str] = frozenset()
     EXTRA_LAYERS: frozenset[str] = frozenset()
+    #: the SMP PDU names ``on_tester_smp`` / ``on_device_smp`` read (None: every PDU); the
+    #: tracker does not call them for the others. A monitor that reads every device PDU only
+    #: at times (once it noted something on a pairing) calls ``st.watch(self)`` then.
+    TESTER_SMP: frozenset[str] | None = None
+    DEVICE_SMP: frozenset[str] | None = None
+    #: whether ``on_key`` reads KEY events that hold no STK or LTK (``key`` None)
+    OTHER_KEYS = True
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.tracker: PairingTracker | None = None
-        self.checked = 0
+    tracker: PairingTracker | None = None  # set when the monitor joins a tracker
+    checked = 0
 
     def subscribe(self, trace: Trace) -> None:
-        PairingTracker.of(trace).join(self)
+        tracker = trace.shared.get(PairingTracker)
+        (tracker if tracker is not None else PairingTracker.of(trace)).join(self)
         if self.EXTRA_KINDS:
-            trace.subscribe(self.see, self.EXTRA_KINDS, self.EXTRA_LAYERS)
+            self.subscribe_see(trace)
+
+    def subscribe_see(self, trace: Trace) -> None:
+        """Listen to ``trace`` for the events :meth:`see` reads."""
+        trace.subscribe(self.see, self.EXTRA_KINDS, self.EXTRA_LAYERS)
 
     def observe(self, event: Event) -> None:
         """Take one event (a monitor used on its own, not subscribed to a trace)."""
@@ -333,11 +453,9 @@ class PairingMonitor(Monitor):
         """An event of ``EXTRA_KINDS`` (before the tracker's hooks for it, when fed alone)."""
 
     def notes(self, thing: Pairing | LinkState) -> dict[str, Any]:
-        """This monitor's own notes on a pairing or link (the objects are shared)."""
-        mine = thing.data.get(self)
-        if mine is None:
-            mine = thing.data[self] = {}
-        return mine
+        """This monitor's own notes on a pairing or link (the objects are shared); hot paths
+        may read ``thing.data[self]`` directly."""
+        return thing.data[self]
 
     @property
     def links(self) -> dict[int, LinkState]:
@@ -393,10 +511,14 @@ class PairingMonitor(Monitor):
         pass
 
 
+#: Device SMP PDUs that do not move a pairing on: a refusal or a request.
+NO_PROGRESS = frozenset({"Pairing Failed", "Security Request", "Pairing Keypress Notification",
+                         "unknown"})
+
+
 def progress_after(dec: Decoded) -> bool:
     """Whether a device SMP PDU moves a pairing on (anything but a refusal or a request)."""
-    return dec.name not in ("Pairing Failed", "Security Request", "Pairing Keypress Notification",
-                            "unknown")
+    return dec.name not in NO_PROGRESS
 
 
 def completes(monitor: PairingMonitor, p: Pairing | None, dec: Decoded | None = None,

@@ -28,7 +28,24 @@ _PROGRESS = frozenset({"Pairing Confirm", "Pairing Random", "Pairing DHKey Check
     KEY_DISTRIBUTION
 
 
+#: (X, Y) -> on P-256, for every trace: a tester draws its key pairs from a small pool
+_ON_CURVE: dict[tuple[bytes, bytes], bool] = {}
+_ON_CURVE_CAP = 4096
+
+
+def _on_curve(x: bytes, y: bytes) -> bool:
+    known = _ON_CURVE.get((x, y))
+    if known is None:
+        if len(_ON_CURVE) >= _ON_CURVE_CAP:
+            _ON_CURVE.clear()
+        known = _ON_CURVE[(x, y)] = is_on_curve(x, y)
+    return known
+
+
 class PubkeyValid(PairingMonitor):
+    TESTER_SMP = frozenset({"Pairing Public Key"})
+    DEVICE_SMP: frozenset[str] = frozenset()  # watches a link once a bad key was sent on it
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.support: list[Event] = []
@@ -50,10 +67,11 @@ class PubkeyValid(PairingMonitor):
         self._close(self.orphan.pop(st.conn_id, None))
 
     def on_pairing_end(self, st: LinkState, p: Pairing) -> None:
-        self._close(p)
+        if "bad" in p.data[self]:
+            self._close(p)
 
     def _close(self, p: Pairing | None) -> None:
-        notes = self.notes(p) if p is not None else {}
+        notes = p.data[self] if p is not None else {}
         if "bad" in notes and not notes.get("reported"):
             self.checked += 1
             if len(self.support) < SUPPORT_CAP:
@@ -63,18 +81,19 @@ class PubkeyValid(PairingMonitor):
         if dec.name != "Pairing Public Key" or dec.error is not None:
             return
         x, y = dec.fields.get("public_key_x", b""), dec.fields.get("public_key_y", b"")
-        if is_on_curve(x, y):
+        if _on_curve(x, y):
             return
         q = self._pairing(st, p)
         if q is not p:
             q.note(event)
         self.notes(q).setdefault("bad", event)
+        st.watch(self)
 
     def _progress(self, st: LinkState | None, what: str, event: Event) -> None:
         if st is None:
             return
         p = st.pairing if st.pairing is not None else self.orphan.get(st.conn_id)
-        notes = self.notes(p) if p is not None else {}
+        notes = p.data[self] if p is not None else {}
         if "bad" not in notes or notes.get("reported"):
             return
         notes["reported"] = True
@@ -84,7 +103,7 @@ class PubkeyValid(PairingMonitor):
 
     def on_device_smp(self, st: LinkState, p: Pairing | None, dec: Decoded, event: Event) -> None:
         q = p if p is not None else self.orphan.get(st.conn_id)
-        if q is None or "bad" not in self.notes(q):
+        if q is None or "bad" not in q.data[self]:
             return
         if q is not p:
             q.note(event)

@@ -25,6 +25,8 @@ AUTHENTICATION_FAILURES = frozenset({
 
 
 class RepeatedAttempts(PairingMonitor):
+    DEVICE_SMP = frozenset({"Pairing Failed"})  # and every PDU on a link with a retry
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         window = self.context.get("window_s", self.params.get("window_s", 2.0))
@@ -40,10 +42,11 @@ class RepeatedAttempts(PairingMonitor):
         last = self.failures.get(peer_of(st.link))
         if last is not None and 0 <= event.t - last[0].t <= self.window_us:
             self.notes(p)["retry"] = last
+            st.watch(self)
 
     def on_device_smp(self, st: LinkState, p: Pairing | None, dec: Decoded, event: Event) -> None:
         reason = dec.fields.get("reason") if dec.name == "Pairing Failed" else None
-        notes = self.notes(p) if p is not None else {}
+        notes = p.data[self] if p is not None else {}
         if "retry" in notes and not notes.get("judged"):
             notes["judged"] = True
             last, last_reason = notes["retry"]

@@ -142,7 +142,7 @@ class SmpOrder(PairingMonitor):
         self.support: list[Event] = []
 
     def _order(self, st: LinkState) -> _Order:
-        notes = self.notes(st)
+        notes = st.data[self]
         o = notes.get("order")
         if o is None:
             o = notes["order"] = _Order()
@@ -157,20 +157,21 @@ class SmpOrder(PairingMonitor):
         o.bad = None
 
     def on_pairing_start(self, st: LinkState, p: Pairing, event: Event) -> None:
-        o = self._order(st)
-        self._settle(o)
+        o = st.data[self].get("order") or self._order(st)
+        if o.bad is not None:
+            self._settle(o)
         o.state, o.round, o.answered, o.reported = "wait_response", 0, False, False
 
     def on_disconnect(self, st: LinkState, event: Event) -> None:
-        o = self.notes(st).get("order")
-        if o is not None:
+        o = st.data[self].get("order")
+        if o is not None and o.bad is not None:
             self._settle(o)
 
     def on_tester_smp(self, st: LinkState, p: Pairing | None, dec: Decoded, event: Event) -> None:
         name = dec.name
         if dec.error is not None or name in NEUTRAL or name == UNKNOWN:
             return
-        o = self._order(st)
+        o = st.data[self].get("order") or self._order(st)
         if name == "Pairing Failed":
             if o.state != ABORTED:
                 o.state = IDLE
@@ -208,7 +209,7 @@ class SmpOrder(PairingMonitor):
         return " or ".join(allowed) or "Pairing Request"
 
     def on_device_smp(self, st: LinkState, p: Pairing | None, dec: Decoded, event: Event) -> None:
-        o = self._order(st)
+        o = st.data[self].get("order") or self._order(st)
         name = dec.name
         if o.state == ABORTED:
             if not o.answered:
@@ -240,7 +241,7 @@ class SmpOrder(PairingMonitor):
                       ltk: bytes | None) -> None:
         if st is None:
             return
-        o = self.notes(st).get("order")
+        o = st.data[self].get("order")
         if o is None:
             return
         if o.state == ABORTED:
@@ -255,7 +256,7 @@ class SmpOrder(PairingMonitor):
 
     def finish(self) -> Verdict:
         for st in self.links.values():
-            o = self.notes(st).get("order")
+            o = st.data[self].get("order")
             if o is not None:
                 self._settle(o)
         if self.violations:

@@ -24,6 +24,7 @@ _ENC_REQ = bytes((ll.LL_ENC_REQ,))
 class ZeroLtk(PairingMonitor):
     EXTRA_KINDS = frozenset({ev.PDU, ev.DISCONNECT})
     EXTRA_LAYERS = frozenset({"ll"})
+    OTHER_KEYS = False
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -48,6 +49,11 @@ class ZeroLtk(PairingMonitor):
 
     def on_bond(self, st: LinkState | None, event: Event, key: bytes | None) -> None:
         self._for_device(key, event.info or {})
+
+    def subscribe_see(self, trace) -> None:
+        """The tester's LL PDUs and every disconnection."""
+        trace.subscribe(self.see, frozenset({ev.PDU}), self.EXTRA_LAYERS, frozenset({ev.TESTER}))
+        trace.subscribe(self.see, frozenset({ev.DISCONNECT}))
 
     def see(self, event: Event) -> None:
         """Remember the tester's LL_ENC_REQ on each link, as evidence."""

@@ -11,16 +11,28 @@ from fuzzer.trace.events import Event
 
 _CODECS = {"ll": ll.LL_CONTROL, "smp": smp.SMP, "att": att.ATT}
 
+#: (layer, octets) -> decoded PDU, shared by every trace (a fuzz campaign sends and gets the
+#: same PDUs again and again); decoded PDUs are read-only.
+_DECODED: dict[tuple[str, bytes], Decoded] = {}
+_DECODED_CAP = 1 << 16
+
 
 def decode(event: Event) -> Decoded | None:
     """The event's PDU decoded with the fast codec of its layer (cached on the event)."""
     memo = event.memo
     if memo is not None:
         return memo  # type: ignore[return-value]
-    codec = _CODECS.get(event.layer or "")
+    layer = event.layer
+    codec = _CODECS.get(layer or "")
     if codec is None or event.kind != ev.PDU or not event.data:
         return None
-    dec = codec.decode(event.data)
+    key = (layer, event.data)
+    dec = _DECODED.get(key)
+    if dec is None:
+        dec = codec.decode(event.data)
+        if len(_DECODED) >= _DECODED_CAP:
+            _DECODED.clear()
+        _DECODED[key] = dec
     event.memo = dec
     return dec
 

@@ -113,38 +113,71 @@ class Event:
         )
 
 
+_new_event = object.__new__
+
+Spec = tuple[frozenset[str] | None, frozenset[str] | None, frozenset[str] | None]
+
+
+class _Routing:
+    """For one sequence of subscriptions (kinds, layers, sources of each listener, in order):
+    which listeners get each (kind, layer, src) of event, as indices. Shared by every trace
+    subscribed alike (the fuzz loop subscribes the same monitors to each program's trace), so
+    routing is worked out once; the sequences form a tree, one subscription per step."""
+
+    __slots__ = ("specs", "routes", "after")
+
+    def __init__(self, specs: tuple[Spec, ...]) -> None:
+        self.specs = specs
+        self.routes: dict[tuple[str, str | None, str], tuple[int, ...]] = {}
+        self.after: dict[Spec, _Routing] = {}
+
+    def then(self, spec: Spec) -> _Routing:
+        """The routing after one more subscription."""
+        nxt = self.after.get(spec)
+        if nxt is None:
+            nxt = self.after[spec] = _Routing((*self.specs, spec))
+        return nxt
+
+    def route(self, kind: str, layer: str | None, src: str) -> tuple[int, ...]:
+        """The listeners (indices) an event of ``kind``, ``layer`` and ``src`` goes to."""
+        route = tuple(i for i, (kinds, layers, sources) in enumerate(self.specs)
+                      if (kinds is None or kind in kinds)
+                      and (kind != PDU or layers is None or layer in layers)
+                      and (sources is None or src in sources))
+        self.routes[(kind, layer, src)] = route
+        return route
+
+
+_NO_SUBSCRIPTIONS = _Routing(())
+
+
 class Trace:
     """An append-only list of events with a step cursor; listeners see each event as it arrives.
 
-    A listener may say which event kinds (and, for PDUs, which layers) it wants, so the fuzz
-    loop calls each monitor only for what concerns it."""
+    A listener may say which event kinds (and, for PDUs, which layers) from which sources it
+    wants, so the fuzz loop calls each monitor only for what concerns it."""
 
-    __slots__ = ("events", "step", "_subs", "_routes", "shared")
+    __slots__ = ("events", "step", "_listeners", "_routing", "_routes", "shared")
 
     def __init__(self) -> None:
         self.events: list[Event] = []
         self.step = -1
         #: listeners' shared helpers, by key (e.g. one pairing tracker for every pairing monitor)
         self.shared: dict[Any, Any] = {}
-        self._subs: list[tuple[Any, frozenset[str] | None, frozenset[str] | None]] = []
-        self._routes: dict[tuple[str, str | None], list] = {}
+        self._listeners: list = []
+        self._routing = _NO_SUBSCRIPTIONS
+        self._routes = _NO_SUBSCRIPTIONS.routes
 
     def subscribe(self, listener, kinds: frozenset[str] | None = None,
-                  layers: frozenset[str] | None = None) -> None:
+                  layers: frozenset[str] | None = None,
+                  sources: frozenset[str] | None = None) -> None:
         """Call ``listener(event)`` for every event added from now on (of ``kinds``; PDUs of
-        ``layers``; None means all)."""
-        self._subs.append((listener, kinds, layers))
-        self._routes.clear()
-
-    def _route(self, kind: str, layer: str | None) -> list:
-        key = (kind, layer)
-        route = self._routes.get(key)
-        if route is None:
-            route = [fn for fn, kinds, layers in self._subs
-                     if (kinds is None or kind in kinds)
-                     and (kind != PDU or layers is None or layer in layers)]
-            self._routes[key] = route
-        return route
+        ``layers``; from ``sources``; None means all)."""
+        self._listeners.append(listener)
+        spec = (kinds, layers, sources)
+        routing = self._routing.after.get(spec) or self._routing.then(spec)
+        self._routing = routing
+        self._routes = routing.routes
 
     def add(
         self,
@@ -157,10 +190,27 @@ class Trace:
         link: Link | None = None,
         info: dict[str, Any] | None = None,
     ) -> Event:
-        ev = Event(len(self.events), t, kind, src, layer, data, air, link, info, self.step)
+        # Event(...) spelled out: this runs for every PDU of the fuzz loop, so it saves the call
+        ev = _new_event(Event)
+        ev.seq = len(self.events)
+        ev.t = t
+        ev.kind = kind
+        ev.src = src
+        ev.layer = layer
+        ev.data = data
+        ev.air = air
+        ev.link = link
+        ev.info = info
+        ev.step = self.step
+        ev.memo = None
         self.events.append(ev)
-        for listener in self._routes.get((kind, layer)) or self._route(kind, layer):
-            listener(ev)
+        route = self._routes.get((kind, layer, src))
+        if route is None:
+            route = self._routing.route(kind, layer, src)
+        if route:
+            listeners = self._listeners
+            for i in route:
+                listeners[i](ev)
         return ev
 
     def __len__(self) -> int:
