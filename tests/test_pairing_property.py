@@ -174,8 +174,20 @@ def test_honest_secure_connections_oob_pairing_agrees(seed, private, r, key_size
                                  "key_size": key_size}))
     bond = [e.info for e in runner.trace.events if e.kind == ev.BOND]
     assert bond and bond[0]["method"] == "oob" and bond[0]["secure_connections"]
-    stored = target.device.firmware.bonds.bonds[0]
-    assert stored.ltk.hex() == bond[0]["ltk"] and not any(stored.ltk[key_size:])
+    stored = target.device.firmware.bonds.bonds
+    assert bond[0]["debug_key"] == (private == p256.DEBUG_PRIVATE_KEY)
+    if private == p256.DEBUG_PRIVATE_KEY:
+        # a key from the debug key pair is not kept as a bond outside debug mode (2.3.5.6.1)
+        assert stored == []
+        return
+    assert stored[0].ltk.hex() == bond[0]["ltk"] and not any(stored[0].ltk[key_size:])
+
+
+def test_oob_pairing_with_the_debug_key_pair_leaves_no_bond_on_the_device() -> None:
+    from fuzzer.crypto import p256
+
+    test_honest_secure_connections_oob_pairing_agrees.hypothesis.inner_test(
+        0, p256.DEBUG_PRIVATE_KEY, bytes(16), 7)
 
 
 def test_keypress_notifications_both_ways() -> None:

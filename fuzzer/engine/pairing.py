@@ -76,6 +76,7 @@ class _Ctx:
     preq: bytes = b""
     pres: bytes = b""
     got: dict[str, Any] = field(default_factory=dict)
+    debug_key: bool = False  # our Secure Connections key pair is the debug pair (2.3.5.6.1)
 
 
 def _smp(ctx: _Ctx, pdu: bytes) -> list[Event]:
@@ -229,6 +230,7 @@ def _secure_connections(ctx: _Ctx, method: str, size: int) -> tuple[bytes, list[
     runner = ctx.runner
     own = _own_keypair(ctx)
     pkax, pkay = own.public_x, own.public_y
+    ctx.debug_key = pkax == p256.DEBUG_PUBLIC_X and pkay == p256.DEBUG_PUBLIC_Y
     seen = ctx.peer.seen.setdefault(ctx.device, {})
     if opts.public_key == "invalid":
         pkay = bytes((pkay[0] ^ 1,)) + pkay[1:]  # off the curve (CVE-2018-5383)
@@ -288,7 +290,7 @@ def _secure_connections(ctx: _Ctx, method: str, size: int) -> tuple[bytes, list[
     if ans.fields["dhkey_check"] != eb:
         _fail(ctx, smp.DHKEY_CHECK_FAILED, "the device's DHKey check does not verify")
     _hold(ctx, "LTK", ltk, "derived", authenticated=pm.is_authenticated(method),
-          secure_connections=True, key_size=size, debug_key=opts.debug_key)
+          secure_connections=True, key_size=size, debug_key=ctx.debug_key)
     _checkpoint(ctx, "dhkey_check")
     events = _encrypt(ctx, ltk, size, "LTK")
     _checkpoint(ctx, "encryption")
@@ -376,4 +378,4 @@ def _distribute(ctx: _Ctx, f: dict, size: int, events: list[Event], result: dict
         "ltk": ltk.hex(), "ediv": ediv, "rand": rand.hex(), "key_size": size,
         "method": result["method"], "secure_connections": result["secure_connections"],
         "authenticated": pm.is_authenticated(result["method"]),
-        "debug_key": ctx.opts.debug_key})
+        "debug_key": ctx.debug_key})
