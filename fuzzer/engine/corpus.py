@@ -63,7 +63,7 @@ class Corpus:
     """Programs kept for mutation, persisted in ``directory``."""
 
     #: how many entries a weighted pick compares (a tournament keeps picking O(1))
-    TOURNAMENT = 32
+    TOURNAMENT = 8
 
     def __init__(self, directory: Path, procedures: set[str], in_memory: int = 2000) -> None:
         self.directory = directory

@@ -7,6 +7,7 @@ The engine mutates only what it sees: programs, the codecs' PDU tables and the m
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Callable
 
@@ -35,17 +36,17 @@ class Mutator:
         self.max_steps = max_steps
         self.ops: dict[str, Callable[[list[ProgramStep], list[ProgramStep]], list[ProgramStep]]]
         self.ops = {name: getattr(self, "_" + name) for name in DEFAULT_WEIGHTS}
+        self._names = [n for n, w in self.weights.items() if w > 0]
+        self._cum_weights = list(itertools.accumulate(self.weights[n] for n in self._names))
 
     def mutate(self, steps: list[ProgramStep], other: list[ProgramStep] | None = None,
                count: int = 1) -> tuple[list[ProgramStep], list[str]]:
         """A mutated copy of ``steps`` (``other`` is a second program for splicing) and the
         names of the operators applied."""
         out = [ProgramStep(s.op, dict(s.args), s.label) for s in steps]
-        names = [n for n, w in self.weights.items() if w > 0]
-        weights = [self.weights[n] for n in names]
         applied = []
         for _ in range(count):
-            name = self.rng.choices(names, weights=weights)[0]
+            name = self.rng.choices(self._names, cum_weights=self._cum_weights)[0]
             out = self.ops[name](out, other or [])
             applied.append(name)
         return out[: self.max_steps], applied
