@@ -271,9 +271,10 @@ class EmulatorTarget(Target):
         """A random data channel access address meeting Vol 6 Part B 2.1.2's rules (mostly)."""
         while True:
             aa = self.rng.getrandbits(32)
-            if aa == ll.ADV_ACCESS_ADDRESS or bin(aa ^ (aa >> 1)).count("1") < 6:
+            # fewer than six transitions between adjacent bits
+            if aa == ll.ADV_ACCESS_ADDRESS or (aa ^ (aa >> 1)).bit_count() < 6:
                 continue
-            if len({(aa >> (8 * i)) & 0xFF for i in range(4)}) == 1:
+            if aa == (aa & 0xFF) * 0x01010101:  # all four octets equal
                 continue
             return aa
 
@@ -303,10 +304,11 @@ class EmulatorTarget(Target):
         self._exchange()
 
     def _op_smp(self, pdu: Any) -> None:
-        self._send_l2cap(l2cap.CID_SMP, _parse_hex(pdu, "pdu"))
+        # the tester's procedures give octets: no parsing for them
+        self._send_l2cap(l2cap.CID_SMP, pdu if type(pdu) is bytes else _parse_hex(pdu, "pdu"))
 
     def _op_att(self, pdu: Any) -> None:
-        self._send_l2cap(l2cap.CID_ATT, _parse_hex(pdu, "pdu"))
+        self._send_l2cap(l2cap.CID_ATT, pdu if type(pdu) is bytes else _parse_hex(pdu, "pdu"))
 
     def _op_l2cap(self, cid: int, payload: Any) -> None:
         self._send_l2cap(int(cid), _parse_hex(payload, "payload"))
