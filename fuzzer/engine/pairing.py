@@ -103,10 +103,15 @@ def _answers(events: list[Event]) -> list[smp.Decoded]:
     return out
 
 
-def _expect(answers: list[smp.Decoded], name: str, after: str) -> smp.Decoded:
+def _expect(answers: list[smp.Decoded], name: str, after: str,
+            round_no: int | None = None) -> smp.Decoded:
+    """The answer called ``name``; else ProcedureFailed saying what came after ``after`` (of
+    passkey round ``round_no``)."""
     for a in answers:
         if a.name == name:
             return a
+    if round_no is not None:
+        after = f"{after} (round {round_no})"
     if answers and answers[0].name == "Pairing Failed":
         reason = answers[0].fields.get("reason", 0)
         raise ProcedureFailed(f"{after} refused: Pairing Failed, "
@@ -328,10 +333,9 @@ def _passkey_rounds(ctx: _Ctx, passkey: int, pkax: bytes, pkbx: bytes) -> tuple[
         if ctx.opts.confirm == "invalid" and i == 0:
             cai = bytes((cai[0] ^ 1,)) + cai[1:]
         cbi = _expect(_ask(ctx, smp.SMP.encode("Pairing Confirm", confirm_value=cai)),
-                      "Pairing Confirm", f"Pairing Confirm (round {i + 1})").fields[
-            "confirm_value"]
+                      "Pairing Confirm", "Pairing Confirm", i + 1).fields["confirm_value"]
         nb = _expect(_ask(ctx, smp.SMP.encode("Pairing Random", random_value=na)),
-                     "Pairing Random", f"Pairing Random (round {i + 1})").fields["random_value"]
+                     "Pairing Random", "Pairing Random", i + 1).fields["random_value"]
         if f4(pkbx, pkax, nb, r) != cbi:
             _fail(ctx, smp.CONFIRM_VALUE_FAILED, f"the device's confirm of round {i + 1} fails")
     return na, nb
