@@ -62,13 +62,14 @@ class BoundedCache(dict[K, V]):
 
 
 def _new_ecb_encryptor(key: bytes) -> CipherContext:
-    # ECB keeps no state between blocks, so one encryptor serves every block.
-    return Cipher(algorithms.AES(key), modes.ECB()).encryptor()
+    # ECB keeps no state between blocks, so one encryptor serves every block. Every key here
+    # is 16 octets: AES128 (a fixed key size) checks less than AES.
+    return Cipher(algorithms.AES128(key), modes.ECB()).encryptor()
 
 
 def _new_cmac(key: bytes) -> CMAC:
     # An untouched CMAC object, used only as a template for CMAC.copy().
-    return CMAC(algorithms.AES(key))
+    return CMAC(algorithms.AES128(key))
 
 
 _ECB = BoundedCache[bytes, CipherContext](_new_ecb_encryptor)

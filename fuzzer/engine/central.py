@@ -89,10 +89,11 @@ class Peer:
     model: CentralModel
     bonds: dict[str, StoredBond] = field(default_factory=dict)
     seen: dict[str, dict[str, Any]] = field(default_factory=dict)  # address -> last ADV info
+    #: the spec's name (read for every key the tester records)
+    name: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def name(self) -> str:
-        return self.spec.name
+    def __post_init__(self) -> None:
+        self.name = self.spec.name
 
 
 def load_models(directory: Path) -> dict[str, CentralModel]:

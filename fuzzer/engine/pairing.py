@@ -22,6 +22,7 @@ from fuzzer.protocol import address as bdaddr
 from fuzzer.protocol import pairing_methods as pm
 from fuzzer.protocol import smp
 from fuzzer.trace import events as ev
+from fuzzer.trace.describe import decode as decode_pdu
 from fuzzer.trace.events import Event
 
 PASSKEY_METHODS = (pm.PASSKEY_INITIATOR_INPUTS, pm.PASSKEY_RESPONDER_INPUTS,
@@ -80,23 +81,37 @@ class _Ctx:
 
 
 def _smp(ctx: _Ctx, pdu: bytes) -> list[Event]:
-    return ctx.runner.primitive("smp", pdu=pdu.hex())
+    return ctx.runner.primitive("smp", pdu=pdu)
 
 
-def _answers(events: list[Event]) -> list[smp.Decoded]:
-    """The device's SMP PDUs among ``events``, decoded."""
-    decode = smp.SMP.decode
+def _ask(ctx: _Ctx, pdu: bytes) -> list[smp.Decoded]:
+    """Send an SMP PDU; the device's SMP PDUs that came back, decoded (as ``_answers``)."""
     out = []
-    for e in events:
+    for e in ctx.runner.primitive("smp", pdu=pdu):
         if e.kind == ev.PDU and e.src == ev.DEVICE and e.layer == "smp":
-            out.append(decode(e.data))
+            out.append(decode_pdu(e) if e.data else smp.SMP.decode(e.data))
     return out
 
 
-def _expect(answers: list[smp.Decoded], name: str, after: str) -> smp.Decoded:
+def _answers(events: list[Event]) -> list[smp.Decoded]:
+    """The device's SMP PDUs among ``events``, decoded (once per PDU: the trace's decoding)."""
+    out = []
+    for e in events:
+        if e.kind == ev.PDU and e.src == ev.DEVICE and e.layer == "smp":
+            # an empty PDU has no trace decoding; it decodes as a truncated unknown one
+            out.append(decode_pdu(e) if e.data else smp.SMP.decode(e.data))
+    return out
+
+
+def _expect(answers: list[smp.Decoded], name: str, after: str,
+            round_no: int | None = None) -> smp.Decoded:
+    """The answer called ``name``; else ProcedureFailed saying what came after ``after`` (of
+    passkey round ``round_no``)."""
     for a in answers:
         if a.name == name:
             return a
+    if round_no is not None:
+        after = f"{after} (round {round_no})"
     if answers and answers[0].name == "Pairing Failed":
         reason = answers[0].fields.get("reason", 0)
         raise ProcedureFailed(f"{after} refused: Pairing Failed, "
@@ -139,7 +154,7 @@ def pair(runner: Runner, p: Peer, opts: PairingOptions) -> str:
         "Pairing Request", io_capability=io, oob_data_flag=1 if oob else 0, authreq=authreq,
         max_encryption_key_size=max_key, initiator_key_distribution=model.initiator_keys,
         responder_key_distribution=model.responder_keys)
-    rsp = _expect(_answers(_smp(ctx, ctx.preq)), "Pairing Response", "Pairing Request")
+    rsp = _expect(_ask(ctx, ctx.preq), "Pairing Response", "Pairing Request")
     _checkpoint(ctx, "request")
     ctx.pres = smp.SMP.encode("Pairing Response", **rsp.fields)
     f = rsp.fields
@@ -182,11 +197,11 @@ def _legacy(ctx: _Ctx, method: str, size: int) -> list[Event]:
     if opts.confirm == "invalid":
         mconfirm = bytes((mconfirm[0] ^ 1,)) + mconfirm[1:]
     _hold(ctx, "Mconfirm", mconfirm, "tester", valid=opts.confirm != "invalid")
-    ans = _expect(_answers(_smp(ctx, smp.SMP.encode("Pairing Confirm", confirm_value=mconfirm))),
+    ans = _expect(_ask(ctx, smp.SMP.encode("Pairing Confirm", confirm_value=mconfirm)),
                   "Pairing Confirm", "Pairing Confirm")
     sconfirm = ans.fields["confirm_value"]
     _checkpoint(ctx, "confirm")
-    ans = _expect(_answers(_smp(ctx, smp.SMP.encode("Pairing Random", random_value=mrand))),
+    ans = _expect(_ask(ctx, smp.SMP.encode("Pairing Random", random_value=mrand)),
                   "Pairing Random", "Pairing Random")
     srand = ans.fields["random_value"]
     _checkpoint(ctx, "random")
@@ -238,8 +253,8 @@ def _secure_connections(ctx: _Ctx, method: str, size: int) -> tuple[bytes, list[
         if "sc_public_key" not in seen:
             raise ProcedureFailed("no public key of the device to reflect yet")
         pkax, pkay = seen["sc_public_key"]
-    answers = _answers(_smp(ctx, smp.SMP.encode("Pairing Public Key", public_key_x=pkax,
-                                                public_key_y=pkay)))
+    answers = _ask(ctx, smp.SMP.encode("Pairing Public Key", public_key_x=pkax,
+                                       public_key_y=pkay))
     pk = _expect(answers, "Pairing Public Key", "Pairing Public Key")
     pkbx, pkby = pk.fields["public_key_x"], pk.fields["public_key_y"]
     seen["sc_public_key"] = (pkbx, pkby)
@@ -253,7 +268,7 @@ def _secure_connections(ctx: _Ctx, method: str, size: int) -> tuple[bytes, list[
     if method in (pm.JUST_WORKS, pm.NUMERIC_COMPARISON):
         cb = _expect(answers, "Pairing Confirm", "Pairing Public Key").fields["confirm_value"]
         na = runner.random_bytes(16)
-        nb = _expect(_answers(_smp(ctx, smp.SMP.encode("Pairing Random", random_value=na))),
+        nb = _expect(_ask(ctx, smp.SMP.encode("Pairing Random", random_value=na)),
                      "Pairing Random", "Pairing Random").fields["random_value"]
         if f4(pkbx, pkax, nb, 0) != cb:
             _fail(ctx, smp.CONFIRM_VALUE_FAILED, "the device's confirm value does not match")
@@ -266,7 +281,7 @@ def _secure_connections(ctx: _Ctx, method: str, size: int) -> tuple[bytes, list[
     elif method == pm.OOB:
         ra = bytes.fromhex(opts.oob_r or "00" * 16)[::-1]
         na = runner.random_bytes(16)
-        nb = _expect(_answers(_smp(ctx, smp.SMP.encode("Pairing Random", random_value=na))),
+        nb = _expect(_ask(ctx, smp.SMP.encode("Pairing Random", random_value=na)),
                      "Pairing Random", "Pairing Random").fields["random_value"]
     else:
         if opts.passkey is None:
@@ -284,7 +299,7 @@ def _secure_connections(ctx: _Ctx, method: str, size: int) -> tuple[bytes, list[
     if not valid:
         ea = bytes((ea[0] ^ 1,)) + ea[1:]
     _hold(ctx, "DHKeyCheck", ea, "tester", valid=valid)
-    ans = _expect(_answers(_smp(ctx, smp.SMP.encode("Pairing DHKey Check", dhkey_check=ea))),
+    ans = _expect(_ask(ctx, smp.SMP.encode("Pairing DHKey Check", dhkey_check=ea)),
                   "Pairing DHKey Check", "Pairing DHKey Check")
     eb = f6(mac_key, nb, na, ra, ctx.pres[1:4], b, a)
     if ans.fields["dhkey_check"] != eb:
@@ -317,11 +332,10 @@ def _passkey_rounds(ctx: _Ctx, passkey: int, pkax: bytes, pkbx: bytes) -> tuple[
         cai = f4(pkax, pkbx, na, r)
         if ctx.opts.confirm == "invalid" and i == 0:
             cai = bytes((cai[0] ^ 1,)) + cai[1:]
-        cbi = _expect(_answers(_smp(ctx, smp.SMP.encode("Pairing Confirm", confirm_value=cai))),
-                      "Pairing Confirm", f"Pairing Confirm (round {i + 1})").fields[
-            "confirm_value"]
-        nb = _expect(_answers(_smp(ctx, smp.SMP.encode("Pairing Random", random_value=na))),
-                     "Pairing Random", f"Pairing Random (round {i + 1})").fields["random_value"]
+        cbi = _expect(_ask(ctx, smp.SMP.encode("Pairing Confirm", confirm_value=cai)),
+                      "Pairing Confirm", "Pairing Confirm", i + 1).fields["confirm_value"]
+        nb = _expect(_ask(ctx, smp.SMP.encode("Pairing Random", random_value=na)),
+                     "Pairing Random", "Pairing Random", i + 1).fields["random_value"]
         if f4(pkbx, pkax, nb, r) != cbi:
             _fail(ctx, smp.CONFIRM_VALUE_FAILED, f"the device's confirm of round {i + 1} fails")
     return na, nb

@@ -7,14 +7,16 @@ PDUs that crossed the air, and it works on every target that has the capabilitie
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
+from fuzzer.engine import pairing
 from fuzzer.engine.central import Peer, StoredBond
 from fuzzer.engine.runner import ProcedureFailed, Runner
 from fuzzer.protocol import att, gatt, ll, nordic_dfu
 from fuzzer.targets.base import StepHandler, TargetError
 from fuzzer.trace import events as ev
-from fuzzer.trace.events import Event
+from fuzzer.trace.describe import decode as decode_pdu
 
 PROCEDURES: dict[str, Callable[..., None]] = {}
 #: the same procedures with the argument names each takes (the runner checks steps with them)
@@ -27,13 +29,9 @@ def procedure(fn: Callable[..., None]) -> Callable[..., None]:
     return fn
 
 
-def _device_pdus(events: list[Event], layer: str) -> list[Event]:
-    return [e for e in events if e.kind == ev.PDU and e.src == ev.DEVICE and e.layer == layer]
-
-
-
 # --- scanning and connecting -------------------------------------------------------------------
 
+@lru_cache(maxsize=64)  # a device advertises the same data again and again
 def _is_dfu_adv(data: bytes) -> bool:
     """Whether advertising data lists the Legacy DFU service (the bootloader advertises it)."""
     for ad_type, value in ll.ad_structures(data):
@@ -53,11 +51,12 @@ def connect(runner: Runner, peer: str | None = None, to: str = "app") -> None:
     runner.current_peer = p
     if runner.target.connected:
         raise ProcedureFailed("already connected")
-    events = runner.primitive("scan")
-    advs = [e for e in events if e.kind == ev.ADV]
-    if not advs:
+    adv = None
+    for e in runner.primitive("scan"):
+        if e.kind == ev.ADV:
+            adv = e  # the last advertisement heard
+    if adv is None:
         raise ProcedureFailed("no device is advertising")
-    adv = advs[-1]
     address = adv.info["address"]
     p.seen.setdefault(address, {}).update(adv.info, dfu=_is_dfu_adv(adv.data))
     wanted_ok = {
@@ -69,8 +68,10 @@ def connect(runner: Runner, peer: str | None = None, to: str = "app") -> None:
     if not wanted_ok:
         raise ProcedureFailed(f"looked for the device ({to}); found {address} "
                               f"'{adv.info.get('name', '')}' instead")
-    events = runner.primitive("connect", peer=p.name, address=address)
-    if not any(e.kind == ev.CONNECT for e in events):
+    for e in runner.primitive("connect", peer=p.name, address=address):
+        if e.kind == ev.CONNECT:
+            break
+    else:
         raise ProcedureFailed(f"could not connect to {address}")
     bond = p.bonds.get(address)
     if bond is not None and p.model.encrypt_on_reconnect:
@@ -89,7 +90,11 @@ def _link_peer(runner: Runner, peer: str | None):
 def _encrypt_with_bond(runner: Runner, p: Peer, bond: StoredBond) -> bool:
     events = runner.primitive("encrypt", ltk=bond.ltk.hex(), ediv=bond.ediv,
                               rand=bond.rand.hex(), key_size=bond.key_size)
-    ok = any(e.kind == ev.ENCRYPTION and e.info.get("state") == "on" for e in events)
+    ok = False
+    for e in events:
+        if e.kind == ev.ENCRYPTION and e.info.get("state") == "on":
+            ok = True
+            break
     if not ok and runner.target.connected and p.model.on_encryption_failure == "disconnect":
         runner.note(f"{p.name} ({p.model.name}) drops the link: encryption with the stored "
                     f"LTK failed")
@@ -120,8 +125,6 @@ def pair(runner: Runner, peer: str | None = None, method: str = "auto", bond: bo
     chosen from both sides' IO capabilities, OOB and MITM flags (Core Vol 3 Part H 2.3.5.1);
     a bond is kept when both sides asked for bonding. ``method`` documents the expected model
     and is checked against the one the exchange selected when not ``auto``."""
-    from fuzzer.engine import pairing
-
     p = _link_peer(runner, peer)
     if io_capability is not None and io_capability not in pairing.IO_CODES:
         raise TargetError(f"pair: io_capability {io_capability!r}; expected one of "
@@ -144,12 +147,18 @@ def pair(runner: Runner, peer: str | None = None, method: str = "auto", bond: bo
 
 # --- GATT ---------------------------------------------------------------------------------------
 
+# the attribute type of characteristic declarations, as on air (Vol 3 Part G 3.3.1)
+_CHARACTERISTIC_LE = gatt.uuid_to_le(gatt.CHARACTERISTIC)
+
+
 def _att(runner: Runner, pdu: bytes) -> att.Decoded | None:
-    events = runner.primitive("att", pdu=pdu.hex())
-    for e in _device_pdus(events, "att"):
-        d = att.ATT.decode(e.data)
-        if d.name not in ("Handle Value Notification", "Handle Value Indication"):
-            return d
+    """Send an ATT PDU; the device's answer (not a notification or indication), decoded."""
+    for e in runner.primitive("att", pdu=pdu):
+        if e.kind == ev.PDU and e.src == ev.DEVICE and e.layer == "att":
+            # decoded once per PDU (the trace's decoding); an empty PDU decodes as truncated
+            d = decode_pdu(e) if e.data else att.ATT.decode(e.data)
+            if d.name not in ("Handle Value Notification", "Handle Value Indication"):
+                return d
     return None
 
 
@@ -160,7 +169,7 @@ def discover_characteristics(runner: Runner) -> list[dict[str, Any]]:
     while start <= 0xFFFF:
         rsp = _att(runner, att.ATT.encode(
             "Read By Type Request", starting_handle=start, ending_handle=0xFFFF,
-            attribute_type=gatt.uuid_to_le(gatt.CHARACTERISTIC)))
+            attribute_type=_CHARACTERISTIC_LE))
         if rsp is None or rsp.name != "Read By Type Response" or rsp.fields["length"] < 2:
             break
         last = start

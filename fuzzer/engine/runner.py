@@ -9,7 +9,7 @@ from typing import Any
 
 from fuzzer.engine.central import CentralModel, Peer
 from fuzzer.engine.program import Program, ProgramStep
-from fuzzer.targets.base import Step, StepHandler, Target, TargetError
+from fuzzer.targets.base import StepHandler, Target, TargetError
 from fuzzer.trace import events as ev
 from fuzzer.trace.events import Event, Trace
 
@@ -83,7 +83,8 @@ class Runner:
             self.note(f"{step.op} did not complete: {exc}")
         except TargetError as exc:
             self.note(f"{step.op} could not run: {exc}")
-        self.probe()
+        if not self.target.connected:
+            self.target.run_op("scan", {})  # the liveness probe, as ``probe``
 
     def primitive(self, op: str, **args: Any) -> list[Event]:
         """Run one primitive on the target; returns what came back."""
@@ -91,7 +92,7 @@ class Runner:
             peer = self.peer(args["peer"])
             args = dict(args, peer_address=peer.spec.address,
                         peer_address_type=peer.spec.address_type)
-        return self.target.run(Step(op, args))
+        return self.target.run_op(op, args)
 
     def peer(self, name: str | None) -> Peer:
         if name is None:
@@ -111,7 +112,7 @@ class Runner:
     def probe(self) -> None:
         """Liveness probe: with no link up, the device must be advertising."""
         if not self.target.connected:
-            self.target.run(Step("scan", {}))
+            self.target.run_op("scan", {})
 
     def random_bytes(self, n: int) -> bytes:
         return bytes(map(self.rng.getrandbits, repeat(8, n)))

@@ -245,9 +245,10 @@ class Codec:
         Raises ValueError naming the field on an unknown field, a wrong type,
         an out-of-range integer or a ``("bytes", N)`` value of the wrong length.
         """
-        c = self._by_name.get(name)
-        if c is None:
-            raise ValueError(f"unknown {self.family or 'PDU'} type {name!r}")
+        try:
+            c = self._by_name[name]
+        except KeyError:
+            raise ValueError(f"unknown {self.family or 'PDU'} type {name!r}") from None
         if not c.field_set.issuperset(fields):
             bad = sorted(set(fields) - c.field_set)
             raise ValueError(f"{name}: unknown field(s) {', '.join(bad)}")

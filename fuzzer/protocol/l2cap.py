@@ -24,7 +24,8 @@ _HDR = struct.Struct("<HH")
 
 def frame(cid: int, payload: bytes) -> bytes:
     """Basic L2CAP frame: length u16 LE, cid u16 LE, payload (Vol 3 Part A 3.1)."""
-    payload = bytes(payload)
+    if type(payload) is not bytes:
+        payload = bytes(payload)
     n = len(payload)
     if not 0 <= cid <= 0xFFFF or n > 0xFFFF:
         raise ValueError(f"bad L2CAP frame cid={cid} len={n}")
@@ -100,6 +101,10 @@ class Reassembler:
         if llid == LLID_START:
             if self._need != -1:
                 self.discarded += 1
+            n = len(payload)
+            if n >= HEADER_LEN and n >= HEADER_LEN + (payload[0] | payload[1] << 8):
+                self._need = -1
+                return bytes(payload)  # the whole frame in one PDU, as most are
             self._buf = bytearray(payload)
             self._need = 0  # header not yet complete
         elif llid == LLID_CONTINUATION:

@@ -61,9 +61,13 @@ class StepHandler:
     def check(self, args: dict[str, Any]) -> None:
         """Raise TypeError (naming the problem, as ``inspect`` does) if the handler cannot take
         these keyword arguments."""
-        if (not self.plain or not self.accepted.issuperset(args)
-                or not self.required <= args.keys()):
-            inspect.signature(self.func).bind(None, **dict.fromkeys(args))
+        if self.plain and self.accepted.issuperset(args):
+            for name in self.required:
+                if name not in args:
+                    break
+            else:
+                return
+        inspect.signature(self.func).bind(None, **dict.fromkeys(args))
 
 
 class TargetError(RuntimeError):
@@ -90,6 +94,10 @@ class Target(ABC):
     @abstractmethod
     def run(self, step: Step) -> list[Event]:
         """Perform one primitive step; return the events it produced (also in the trace)."""
+
+    def run_op(self, op: str, args: dict[str, Any]) -> list[Event]:
+        """The same as ``run(Step(op, args))``; a target may run it without the Step."""
+        return self.run(Step(op, args))
 
     @property
     @abstractmethod

@@ -15,6 +15,7 @@ The ``connect`` step's ``peer_address`` is the central's address on air; with
 from __future__ import annotations
 
 import random
+from itertools import repeat
 from typing import Any
 
 from fuzzer.crypto.session import LinkCipher, session_key
@@ -31,6 +32,7 @@ from fuzzer.protocol import address as bdaddr
 from fuzzer.protocol import l2cap, ll
 from fuzzer.targets.base import PRIMITIVES, Step, StepHandler, Target, TargetError
 from fuzzer.trace import events as ev
+from fuzzer.trace.describe import decode as decode_pdu
 from fuzzer.trace.events import Event, Link, Trace
 
 CONN_INTERVAL = 24  # 30 ms in 1.25 ms units
@@ -39,9 +41,17 @@ T_IFS_US = 150
 _CONN_INTERVAL_US = CONN_INTERVAL * 1250
 _LAYER_BY_CID = {l2cap.CID_SMP: "smp", l2cap.CID_ATT: "att"}
 
+# Control PDUs without parameters that the central sends (Vol 6 Part B 2.4.2), encoded once
+_LL_START_ENC_RSP = ll.LL_CONTROL.encode("LL_START_ENC_RSP")
+_LL_PAUSE_ENC_REQ = ll.LL_CONTROL.encode("LL_PAUSE_ENC_REQ")
+_LL_PAUSE_ENC_RSP = ll.LL_CONTROL.encode("LL_PAUSE_ENC_RSP")
+
 
 def _parse_hex(value: Any, name: str, size: int | None = None) -> bytes:
-    if type(value) is str:
+    """Octets given as bytes or as hexadecimal text."""
+    if type(value) is bytes:
+        raw = value
+    elif type(value) is str:
         try:
             raw = bytes.fromhex(value)  # spaces between octets are fine here too
         except ValueError:
@@ -94,10 +104,11 @@ class EmulatorTarget(Target):
         self.seed = seed
         self.device = Device(self.profile, seed=seed)
         self._rng: random.Random | None = None
-        self._conn: _CentralLink | None = None
+        self._set_conn(None)
         self.crashed = False
         self._conn_count = 0
         self._t = 0  # event timestamps within a step
+        self._sends = 0  # PDUs the central has sent (the device answers only those)
 
     # --- Target ---
 
@@ -105,7 +116,12 @@ class EmulatorTarget(Target):
         self.trace = trace
 
     def close(self) -> None:
-        self._conn = None
+        self._set_conn(None)
+
+    def _set_conn(self, conn: _CentralLink | None) -> None:
+        """The link the central has now (None: none)."""
+        self._conn = conn
+        self.connected = conn is not None
 
     @property
     def rng(self) -> random.Random:
@@ -118,9 +134,8 @@ class EmulatorTarget(Target):
     def now_us(self) -> int:
         return self.device.clock.now
 
-    @property
-    def connected(self) -> bool:
-        return self._conn is not None
+    #: Whether a link to the device is up (kept with ``_conn``: read for every step).
+    connected: bool = False
 
     @property
     def link(self) -> Link | None:
@@ -132,7 +147,9 @@ class EmulatorTarget(Target):
         return d
 
     def run(self, step: Step) -> list[Event]:
-        op, args = step.op, step.args
+        return self.run_op(step.op, step.args)
+
+    def run_op(self, op: str, args: dict[str, Any]) -> list[Event]:
         spec = _STEP_SPECS.get(op)
         if spec is None:
             raise TargetError(f"the emulator target has no step {op!r}")
@@ -145,7 +162,7 @@ class EmulatorTarget(Target):
         self._t = self.device.clock.now
         if self.crashed:
             if op != "power_cycle":
-                self._run_crashed(step)
+                self._run_crashed(op, args)
                 return events[start:]
             self.crashed = False
         try:
@@ -166,17 +183,17 @@ class EmulatorTarget(Target):
             self.device.clock.advance(SUPERVISION_TIMEOUT * 10_000)
             self._end("timeout", ll.CONNECTION_TIMEOUT)
 
-    def _run_crashed(self, step: Step) -> None:
+    def _run_crashed(self, op: str, args: dict[str, Any]) -> None:
         """A crashed device: nothing answers, nothing advertises."""
-        if step.op == "scan":
+        if op == "scan":
             self.device.clock.advance(100_000)
             self._record(ev.SCAN_EMPTY, ev.DEVICE, info={})
-        elif step.op == "connect":
+        elif op == "connect":
             self.device.clock.advance(1_250)
             self._record(ev.CONNECT_FAIL, ev.TESTER, info={
-                "address": step.args.get("address"), "peer": step.args.get("peer")})
-        elif step.op == "wait":
-            self.device.clock.advance(int(float(step.args.get("seconds", 1.0)) * 1_000_000))
+                "address": args.get("address"), "peer": args.get("peer")})
+        elif op == "wait":
+            self.device.clock.advance(int(float(args.get("seconds", 1.0)) * 1_000_000))
         else:
             raise TargetError("not connected")
 
@@ -193,10 +210,9 @@ class EmulatorTarget(Target):
         event = self.trace.add(t, kind, src, layer, data, air,
                                conn.link if conn is not None else None, info)
         t += T_IFS_US + 80
-        if air:
-            # the PDUs' air time: 10 octets of overhead each (preamble, access address, header,
-            # CRC)
-            t += 8 * (sum(map(len, air)) + 10 * len(air))
+        # the PDUs' air time: 10 octets of overhead each (preamble, access address, header, CRC)
+        for pdu in air:
+            t += 8 * (len(pdu) + 10)
         self._t = t
         return event
 
@@ -239,7 +255,7 @@ class EmulatorTarget(Target):
             return
         self._conn_count += 1
         link = Link(self._conn_count, peer, peer_address, address, access_address, crc_init)
-        self._conn = _CentralLink(link, ll_dev.connection, ll_dev)
+        self._set_conn(_CentralLink(link, ll_dev.connection, ll_dev))
         self._record(ev.CONNECT, ev.TESTER, info={
             "peer": peer,
             "central_address": peer_address, "central_address_type": peer_address_type,
@@ -255,17 +271,16 @@ class EmulatorTarget(Target):
         """A random data channel access address meeting Vol 6 Part B 2.1.2's rules (mostly)."""
         while True:
             aa = self.rng.getrandbits(32)
-            if aa == ll.ADV_ACCESS_ADDRESS or bin(aa ^ (aa >> 1)).count("1") < 6:
+            # fewer than six transitions between adjacent bits
+            if aa == ll.ADV_ACCESS_ADDRESS or (aa ^ (aa >> 1)).bit_count() < 6:
                 continue
-            if len({(aa >> (8 * i)) & 0xFF for i in range(4)}) == 1:
+            if aa == (aa & 0xFF) * 0x01010101:  # all four octets equal
                 continue
             return aa
 
     def _op_disconnect(self, reason: int = ll.REMOTE_USER_TERMINATED) -> None:
         conn = self._require_conn()
-        self._send_air(conn, [conn.channel.build_control(
-            ll.LL_CONTROL.encode("LL_TERMINATE_IND", error_code=reason))], "ll",
-            ll.LL_CONTROL.encode("LL_TERMINATE_IND", error_code=reason))
+        self._send_control(conn, ll.LL_CONTROL.encode("LL_TERMINATE_IND", error_code=reason))
         self._end(ev.TESTER, reason)
 
     def _require_conn(self) -> _CentralLink:
@@ -276,24 +291,24 @@ class EmulatorTarget(Target):
     def _end(self, by: str, reason: int) -> None:
         self._record(ev.DISCONNECT, by, info={"reason": reason, "by": by,
                                               "reason_name": ll.ERROR_NAMES.get(reason, "")})
-        self._conn = None
+        self._set_conn(None)
 
     # --- PDUs ---
 
     def _op_ll(self, pdu: Any) -> None:
         conn = self._require_conn()
-        raw = _parse_hex(pdu, "pdu")
-        dec = ll.LL_CONTROL.decode(raw) if raw else None
+        sent = self._send_control(conn, _parse_hex(pdu, "pdu"))
+        dec = decode_pdu(sent)  # None for an empty PDU
         if dec is not None and dec.name == "LL_LENGTH_REQ" and dec.error is None:
             conn.length_offer = dict(dec.fields)  # applied when the LL_LENGTH_RSP comes (5.1.9)
-        self._send_air(conn, [conn.channel.build_control(raw)], "ll", raw)
         self._exchange()
 
     def _op_smp(self, pdu: Any) -> None:
-        self._send_l2cap(l2cap.CID_SMP, _parse_hex(pdu, "pdu"))
+        # the tester's procedures give octets: no parsing for them
+        self._send_l2cap(l2cap.CID_SMP, pdu if type(pdu) is bytes else _parse_hex(pdu, "pdu"))
 
     def _op_att(self, pdu: Any) -> None:
-        self._send_l2cap(l2cap.CID_ATT, _parse_hex(pdu, "pdu"))
+        self._send_l2cap(l2cap.CID_ATT, pdu if type(pdu) is bytes else _parse_hex(pdu, "pdu"))
 
     def _op_l2cap(self, cid: int, payload: Any) -> None:
         self._send_l2cap(int(cid), _parse_hex(payload, "payload"))
@@ -303,23 +318,36 @@ class EmulatorTarget(Target):
         if conn is None:
             raise TargetError("not connected")
         frame = l2cap.frame(cid, payload)
+        channel = conn.channel
+        if len(frame) <= channel.max_payload:
+            air: tuple[bytes, ...] = (channel.build(ll.LLID_START, frame),)  # one PDU (2.4)
+        else:
+            air = tuple(channel.build_l2cap(frame))
         layer = _LAYER_BY_CID.get(cid)
         if layer is None:
-            self._send_air(conn, conn.channel.build_l2cap(frame), "l2cap", frame)
+            self._send_air(conn, air, "l2cap", frame)
         else:
-            self._send_air(conn, conn.channel.build_l2cap(frame), layer, payload)
+            self._send_air(conn, air, layer, payload)
         self._exchange()
 
-    def _send_air(self, conn: _CentralLink, air: list[bytes], layer: str, data: bytes) -> None:
-        self._record(ev.PDU, ev.TESTER, layer, data, tuple(air))
+    def _send_control(self, conn: _CentralLink, pdu: bytes) -> Event:
+        """Send one LL control PDU; returns its event."""
+        return self._send_air(conn, (conn.channel.build(ll.LLID_CONTROL, pdu),), "ll", pdu)
+
+    def _send_air(self, conn: _CentralLink, air: tuple[bytes, ...], layer: str,
+                  data: bytes) -> Event:
+        """Record the air PDUs carrying ``data`` and put them on the air; returns the event."""
+        event = self._record(ev.PDU, ev.TESTER, layer, data, air)
+        self._sends += 1
         ll_dev = self.device.link_layer
         if ll_dev is None:
-            return
+            return event
         device_conn = conn.device_conn
         for pdu in air:
             if ll_dev.connection is not device_conn:
                 break
             ll_dev.on_air(pdu)
+        return event
 
     # --- what the device sends back ---
 
@@ -327,26 +355,40 @@ class EmulatorTarget(Target):
         """Let connection events pass and take in what the device sends."""
         clock = self.device.clock
         for _ in range(rounds):
-            self._drain()
+            settled = self._drain()
             if self._conn is None:
                 return
-            clock.advance_to(clock.now + _CONN_INTERVAL_US)
-            self._drain()
-        self._check_link()
+            # the device sends anything more only if a timer fires meanwhile
+            due = clock.next_due()
+            end = clock.now + _CONN_INTERVAL_US
+            clock.advance_to(end)
+            if not settled or (due is not None and due <= end):
+                self._drain()
+        conn = self._conn
+        if conn is not None:
+            ll_dev = self.device.link_layer
+            if ll_dev is None or ll_dev.connection is not conn.device_conn:
+                self._link_lost()
 
-    def _drain(self) -> None:
+    def _drain(self) -> bool:
+        """Take in what the device sent; True once it has nothing more to send (or the link is
+        gone). Between timers the device sends only in answer to what the central sends."""
+        conn = self._conn
         for _ in range(64):
-            conn = self._conn
             if conn is None:
-                return
+                return True
             # PDUs queued by the connection's link layer, even if the device has since reset
             tx = conn.owner_ll.take_tx()
             if not tx:
-                return
+                return True
+            sends = self._sends
             for air in tx:
                 self._on_device_air(conn, air)
                 if self._conn is None:
-                    return
+                    return True
+            if self._sends == sends:
+                return True
+        return False
 
     def _on_device_air(self, conn: _CentralLink, air: bytes) -> None:
         try:
@@ -361,19 +403,22 @@ class EmulatorTarget(Target):
             self._record(ev.NOTE, ev.DEVICE, info={"text": f"unparsable PDU: {exc}"})
             return
         if llid == ll.LLID_CONTROL:
-            self._record(ev.PDU, ev.DEVICE, "ll", payload, (air,))
-            self._on_device_control(conn, payload)
+            self._on_device_control(conn, self._record(ev.PDU, ev.DEVICE, "ll", payload, (air,)))
             return
-        pending = conn.pending_air
+        pending = conn.pending_air  # the air PDUs of a frame not yet complete
         if not payload:
             pending.clear()
             return
-        pending.append(air)
         frame = conn.channel.reassembler.push(llid, payload)
         if frame is None:
+            pending.append(air)
             return
-        air_all = tuple(pending)
-        pending.clear()
+        if pending:
+            pending.append(air)
+            air_all = tuple(pending)
+            pending.clear()
+        else:
+            air_all = (air,)
         parsed = l2cap.parse(frame)
         layer = None if parsed is None else _LAYER_BY_CID.get(parsed[0])
         if layer is None:
@@ -381,8 +426,11 @@ class EmulatorTarget(Target):
         else:
             self._record(ev.PDU, ev.DEVICE, layer, parsed[1], air_all)
 
-    def _on_device_control(self, conn: _CentralLink, pdu: bytes) -> None:
-        dec = ll.LL_CONTROL.decode(pdu)
+    def _on_device_control(self, conn: _CentralLink, event: Event) -> None:
+        """The central's link layer follows a control PDU the device sent."""
+        dec = decode_pdu(event)
+        if dec is None:
+            return  # an empty control PDU: nothing to follow
         name = dec.name
         if name == "LL_TERMINATE_IND":
             conn.terminated_by_device = dec.fields.get("error_code", 0)
@@ -426,8 +474,7 @@ class EmulatorTarget(Target):
         elif name == "LL_START_ENC_REQ" and state == "wait_start_req":
             conn.channel.tx_encrypted = True
             conn.channel.rx_encrypted = True
-            rsp = ll.LL_CONTROL.encode("LL_START_ENC_RSP")
-            self._send_air(conn, [conn.channel.build_control(rsp)], "ll", rsp)
+            self._send_control(conn, _LL_START_ENC_RSP)
             enc["state"] = "wait_start_rsp"
         elif name == "LL_START_ENC_RSP" and state == "wait_start_rsp":
             self._encryption_on(conn)
@@ -460,8 +507,7 @@ class EmulatorTarget(Target):
         receives unencrypted, answers with LL_PAUSE_ENC_RSP in the clear, and restarts
         encryption with LL_ENC_REQ (5.1.3.2)."""
         conn.channel.set_cipher(None)
-        rsp = ll.LL_CONTROL.encode("LL_PAUSE_ENC_RSP")
-        self._send_air(conn, [conn.channel.build_control(rsp)], "ll", rsp)
+        self._send_control(conn, _LL_PAUSE_ENC_RSP)
         conn.link = conn.link.with_encryption(False)
         self._record(ev.ENCRYPTION, ev.TESTER, info={"state": "off", "paused": True})
         if self._conn is conn and conn.encryption is not None:
@@ -473,9 +519,11 @@ class EmulatorTarget(Target):
         if conn is None:
             return
         ll_dev = self.device.link_layer
-        if ll_dev is not None and ll_dev.connection is conn.device_conn:
-            return
-        # The central hears nothing more: its supervision timer expires (Vol 6 Part B 4.5.2).
+        if ll_dev is None or ll_dev.connection is not conn.device_conn:
+            self._link_lost()
+
+    def _link_lost(self) -> None:
+        """The central hears nothing more: its supervision timer expires (Vol 6 Part B 4.5.2)."""
         self.device.clock.advance(SUPERVISION_TIMEOUT * 10_000)
         self._end("timeout", ll.CONNECTION_TIMEOUT)
 
@@ -494,8 +542,8 @@ class EmulatorTarget(Target):
         ltk_b = _parse_hex(ltk, "ltk", 16)
         rand_b = _parse_hex(rand, "rand", 8)
         getrandbits = self.rng.getrandbits
-        skdm = bytes([getrandbits(8) for _ in range(8)])
-        ivm = bytes([getrandbits(8) for _ in range(4)])
+        skdm = bytes(map(getrandbits, repeat(8, 8)))
+        ivm = bytes(map(getrandbits, repeat(8, 4)))
         refresh = conn.link.encrypted
         conn.encryption = {"state": "wait_rsp", "ltk": ltk_b, "ediv": int(ediv), "rand": rand_b,
                            "skdm": skdm, "ivm": ivm, "key_size": int(key_size),
@@ -504,8 +552,7 @@ class EmulatorTarget(Target):
             # Restarting encryption needs the pause procedure first (Vol 6 Part B 5.1.3.2):
             # LL_PAUSE_ENC_REQ goes out encrypted, LL_ENC_REQ follows the device's answer.
             conn.encryption["state"] = "wait_pause_rsp"
-            req = ll.LL_CONTROL.encode("LL_PAUSE_ENC_REQ")
-            self._send_air(conn, [conn.channel.build_control(req)], "ll", req)
+            self._send_control(conn, _LL_PAUSE_ENC_REQ)
         else:
             self._send_enc_req(conn)
         self._exchange(rounds=3)
@@ -516,9 +563,8 @@ class EmulatorTarget(Target):
         enc = conn.encryption
         assert enc is not None
         enc["state"] = "wait_rsp"
-        req = ll.LL_CONTROL.encode("LL_ENC_REQ", rand=enc["rand"], ediv=enc["ediv"],
-                                   skdm=enc["skdm"], ivm=enc["ivm"])
-        self._send_air(conn, [conn.channel.build_control(req)], "ll", req)
+        self._send_control(conn, ll.LL_CONTROL.encode(
+            "LL_ENC_REQ", rand=enc["rand"], ediv=enc["ediv"], skdm=enc["skdm"], ivm=enc["ivm"]))
 
     def _encrypt_unanswered(self, conn: _CentralLink) -> None:
         """Record an encrypt step the device left unfinished, or that lost the link."""
