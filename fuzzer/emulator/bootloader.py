@@ -22,6 +22,7 @@ from fuzzer.emulator.bonds import BondStore, unpack_peer_data
 from fuzzer.emulator.firmware import Firmware
 from fuzzer.emulator.gatt import OPEN, Attribute, LinkSecurity
 from fuzzer.emulator.smp import SecurityConfig
+from fuzzer.emulator.weak import weak_method
 from fuzzer.protocol import gatt, ll, nordic_dfu
 
 BOOTLOADER_DFU_REVISION = 0x0008  # DFU Version in bootloader mode (SDK 7 and later)
@@ -78,7 +79,7 @@ class LegacyBootloader(Firmware):
                               write=OPEN)
         self.control_point = db.add_characteristic(
             nordic_dfu.CONTROL_POINT_UUID_BYTES, gatt.PROP_WRITE | gatt.PROP_NOTIFY, write=OPEN,
-            on_write=self._on_control_point, read="never", cccd=True)
+            on_write=weak_method(self._on_control_point), read="never", cccd=True)
         db.add_characteristic(nordic_dfu.VERSION_UUID_BYTES, gatt.PROP_READ,
                               _BOOTLOADER_DFU_REVISION)
 

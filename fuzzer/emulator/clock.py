@@ -11,14 +11,17 @@ from collections.abc import Callable
 
 
 class Timer:
-    """A scheduled callback; ``cancel()`` stops it from firing."""
+    """The handle of a scheduled callback; ``cancel()`` stops it from firing.
 
-    __slots__ = ("due", "seq", "callback", "cancelled")
+    The callback itself stays with the clock, not with the handle: an object that keeps the
+    handle of its own timer (to cancel it) makes no reference cycle with the callback bound to it.
+    """
 
-    def __init__(self, due: int, seq: int, callback: Callable[[], None]) -> None:
+    __slots__ = ("due", "seq", "cancelled")
+
+    def __init__(self, due: int, seq: int) -> None:
         self.due = due
         self.seq = seq
-        self.callback = callback
         self.cancelled = False
 
     def cancel(self) -> None:
@@ -33,18 +36,18 @@ class VirtualClock:
 
     def __init__(self) -> None:
         self.now = 0
-        # heap of (due, seq, timer): ties on ``due`` fire in scheduling order
-        self._timers: list[tuple[int, int, Timer]] = []
+        # heap of (due, seq, timer, callback): ties on ``due`` fire in scheduling order
+        self._timers: list[tuple[int, int, Timer, Callable[[], None]]] = []
         self._seq = 0
 
     def schedule(self, delay_us: int, callback: Callable[[], None]) -> Timer:
         """Call ``callback`` once when the clock reaches now + ``delay_us``."""
         if type(delay_us) is not int or delay_us < 0:
             delay_us = max(0, int(delay_us))
-        self._seq += 1
+        self._seq = seq = self._seq + 1
         due = self.now + delay_us
-        timer = Timer(due, self._seq, callback)
-        heapq.heappush(self._timers, (due, self._seq, timer))
+        timer = Timer(due, seq)
+        heapq.heappush(self._timers, (due, seq, timer, callback))
         return timer
 
     def advance(self, delta_us: int) -> None:
@@ -69,12 +72,12 @@ class VirtualClock:
         """Fire, in order, every live timer due at or before ``t_us``."""
         timers = self._timers
         while timers and timers[0][0] <= t_us:
-            timer = heapq.heappop(timers)[2]
+            due, _seq, timer, callback = heapq.heappop(timers)
             if timer.cancelled:
                 continue
-            if timer.due > self.now:
-                self.now = timer.due
-            timer.callback()
+            if due > self.now:
+                self.now = due
+            callback()
 
     def next_due(self) -> int | None:
         """When the next live timer fires, or None."""

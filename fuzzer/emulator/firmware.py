@@ -3,6 +3,7 @@ Link Layer and host with its own identity, GATT database and bonds, then adverti
 
 from __future__ import annotations
 
+import weakref
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -11,6 +12,7 @@ from fuzzer.emulator.controller import LinkLayer
 from fuzzer.emulator.gatt import AttServer, GattDatabase
 from fuzzer.emulator.host import Host
 from fuzzer.emulator.smp import SecurityConfig
+from fuzzer.emulator.weak import weak_attribute, weak_method
 from fuzzer.protocol import gatt, l2cap, ll
 
 if TYPE_CHECKING:
@@ -35,11 +37,16 @@ class Firmware:
     FLAWS: dict[str, str] = {}
 
     def __init__(self, device: Device) -> None:
-        self.device = device
+        self._device = weakref.ref(device)  # the device owns its firmware, not the reverse
         self.profile = device.profile
         self.flaws = device.flaws
         self.ll: LinkLayer | None = None
         self.host: Host | None = None
+
+    @property
+    def device(self) -> Device:
+        """The device this image runs on."""
+        return self._device()  # type: ignore[return-value]
 
     # Subclasses say who they are --------------------------------------------------------------
 
@@ -75,8 +82,10 @@ class Firmware:
     def start(self) -> None:
         """Bring up the stack and start advertising."""
         dev = self.device
+        # the device owns its clock; the parts that schedule on it only refer to it
+        clock = weakref.proxy(dev.clock)
         address, address_type = self.identity()
-        self.ll = dev.make("controller", dev.clock, dev.rng, address, address_type,
+        self.ll = dev.make("controller", clock, dev.rng, address, address_type,
                            self.adv_data(), **dev.controller_options())
         dev.firmware_started(self)
         self.bonds = self.make_bonds()
@@ -94,13 +103,14 @@ class Firmware:
                                        flaws=self.flaws)
         self.host.att = self.att
         self.smp = dev.make(
-            "smp", self.security_config(), dev.clock, dev.rng, self.bonds,
+            "smp", self.security_config(), clock, dev.rng, self.bonds,
             partial(self.ll.send_l2cap, l2cap.CID_SMP), address, address_type, dev.irk,
             flaws=self.flaws)
         self.host.smp = self.smp
-        self.smp.on_bonded = self.host.on_bonded
-        self.smp.existing_bond = lambda: self.host.current_bond
-        self.host.disconnected_callbacks.append(self.on_disconnected)
+        # the host owns the SMP server, and this image its host: they are called back weakly
+        self.smp.on_bonded = weak_method(self.host.on_bonded)
+        self.smp.existing_bond = weak_attribute(self.host, "current_bond")
+        self.host.disconnected_callbacks.append(weak_method(self.on_disconnected))
         self.ll.start_advertising()
 
     def on_disconnected(self, reason: int) -> None:
