@@ -45,7 +45,8 @@ class NordicApplication(Firmware):
         return _SERVICES_AD
 
     def make_bonds(self) -> BondStore:
-        return self.device.make("bonds", self.device.flash, "app_bonds")
+        device = self.device
+        return device.components["bonds"](device.flash, "app_bonds")
 
     def security_config(self) -> SecurityConfig:
         return self.device.security_config()

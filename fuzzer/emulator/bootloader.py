@@ -62,7 +62,7 @@ class LegacyBootloader(Firmware):
         return _SERVICES_AD
 
     def make_bonds(self) -> BondStore:
-        store = self.device.make("bonds", None, "bootloader_bonds")
+        store = self.device.components["bonds"](None, "bootloader_bonds")
         if self.profile.bootloader.bond_policy == "shared":
             bond = unpack_peer_data(self.device.ram.noinit)
             if bond is not None:

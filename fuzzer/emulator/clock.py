@@ -15,6 +15,7 @@ class Timer:
 
     The callback itself stays with the clock, not with the handle: an object that keeps the
     handle of its own timer (to cancel it) makes no reference cycle with the callback bound to it.
+    ``seq`` names the handle's one live schedule (VirtualClock.reschedule makes a new one).
     """
 
     __slots__ = ("due", "seq", "cancelled")
@@ -50,6 +51,17 @@ class VirtualClock:
         heapq.heappush(self._timers, (due, seq, timer, callback))
         return timer
 
+    def reschedule(self, timer: Timer, delay_us: int, callback: Callable[[], None]) -> None:
+        """Cancel ``timer`` and schedule ``callback`` on the same handle: it fires once when the
+        clock reaches now + ``delay_us`` (as a new timer would, in scheduling order)."""
+        if type(delay_us) is not int or delay_us < 0:
+            delay_us = max(0, int(delay_us))
+        self._seq = seq = self._seq + 1
+        timer.due = due = self.now + delay_us
+        timer.seq = seq  # the handle's earlier schedule is dead from now on
+        timer.cancelled = False
+        heapq.heappush(self._timers, (due, seq, timer, callback))
+
     def advance(self, delta_us: int) -> None:
         """Move time forward by ``delta_us``, firing due timers in order."""
         if type(delta_us) is not int:
@@ -72,8 +84,8 @@ class VirtualClock:
         """Fire, in order, every live timer due at or before ``t_us``."""
         timers = self._timers
         while timers and timers[0][0] <= t_us:
-            due, _seq, timer, callback = heapq.heappop(timers)
-            if timer.cancelled:
+            due, seq, timer, callback = heapq.heappop(timers)
+            if timer.cancelled or timer.seq != seq:
                 continue
             if due > self.now:
                 self.now = due
@@ -82,6 +94,6 @@ class VirtualClock:
     def next_due(self) -> int | None:
         """When the next live timer fires, or None."""
         timers = self._timers
-        while timers and timers[0][2].cancelled:
+        while timers and (timers[0][2].cancelled or timers[0][2].seq != timers[0][1]):
             heapq.heappop(timers)
         return timers[0][0] if timers else None

@@ -131,18 +131,19 @@ class Firmware:
         clock = weakref.proxy(dev.clock)
         address, address_type = self.identity()
         adv_data = self.adv_data() if build is None else build.adv_data
-        self.ll = dev.make("controller", clock, dev.rng, address, address_type, adv_data,
-                           **dev.controller_options())
+        components = dev.components
+        self.ll = components["controller"](clock, dev.rng, address, address_type, adv_data,
+                                           **dev.controller_options())
         dev.firmware_started(self)
         self.bonds = self.make_bonds()
         self.host = Host(self.ll, self.bonds)
         self.db = db = self._database(build, adv_data)
         # the servers send straight down the link's L2CAP fixed channels (Vol 3 Part A 2.1)
-        self.att: AttServer = dev.make("gatt", db, partial(self.ll.send_l2cap, l2cap.CID_ATT),
-                                       flaws=self.flaws)
+        self.att: AttServer = components["gatt"](
+            db, partial(self.ll.send_l2cap, l2cap.CID_ATT), flaws=self.flaws)
         self.host.att = self.att
-        self.smp = dev.make(
-            "smp", self.security_config(), clock, dev.rng, self.bonds,
+        self.smp = components["smp"](
+            self.security_config(), clock, dev.rng, self.bonds,
             partial(self.ll.send_l2cap, l2cap.CID_SMP), address, address_type, dev.irk,
             flaws=self.flaws)
         self.host.smp = self.smp

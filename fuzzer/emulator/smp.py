@@ -222,9 +222,10 @@ class SecurityManager:
         return bytes(map(self.rng.getrandbits, repeat(8, n)))
 
     def _restart_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer = self.clock.schedule(SMP_TIMEOUT_US, self._on_timeout)
+        if self._timer is None:
+            self._timer = self.clock.schedule(SMP_TIMEOUT_US, self._on_timeout)
+        else:
+            self.clock.reschedule(self._timer, SMP_TIMEOUT_US, self._on_timeout)
 
     def _stop_timer(self) -> None:
         if self._timer is not None:
