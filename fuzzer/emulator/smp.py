@@ -105,9 +105,12 @@ class _Attempts:
     blocked_until: int = 0
 
 
-@dataclass
 class _Pairing:
-    """The state of the pairing in progress on this link."""
+    """The state of the pairing in progress on this link.
+
+    Every field starts at its class-level default (all immutable) until the pairing sets it, so
+    a new pairing costs no initialisation.
+    """
 
     state: str = "idle"
     preq: bytes = b""
