@@ -103,24 +103,34 @@ class Firmware:
         return db
 
     def _database(self, build: _ImageBuild | None, adv_data: bytes) -> GattDatabase:
-        """This boot's GATT database: an instance of the profile's template, or built (and then
-        kept as the template if STATIC_BUILD allows)."""
+        """This boot's GATT database: an instance of the profile's template, or built."""
         if build is not None and build.gatt is not None:
-            db = build.gatt.instantiate(self)
-            attributes = db.attributes
-            for name, index in build.fields:
-                setattr(self, name, attributes[index])
-            return db
+            return self._instantiate(build.gatt, build.fields)
+        if not self.STATIC_BUILD or build is not None:
+            return self.build_database()
+        return self._first_build(adv_data)
+
+    def _instantiate(self, template: GattTemplate, fields: tuple[tuple[str, int], ...]
+                     ) -> GattDatabase:
+        """The template's database for this image, with the image's attributes that name
+        database attributes set as build_gatt would set them."""
+        db = template.instantiate(self)
+        attributes = db.attributes
+        for name, index in fields:
+            setattr(self, name, attributes[index])
+        return db
+
+    def _first_build(self, adv_data: bytes) -> GattDatabase:
+        """The database built, and kept with the advertising data for later boots."""
         before = set(vars(self))
         db = self.build_database()
-        if self.STATIC_BUILD and build is None:
-            position = {id(attr): i for i, attr in enumerate(db.attributes)}
-            fields = tuple((name, position.get(id(value), -1)) for name, value in vars(self).items()
-                           if name not in before)
-            template = GattTemplate.of(db, self)
-            if any(i < 0 for _name, i in fields):
-                template = None  # build_gatt keeps something other than attributes
-            self.profile.derived[("image", type(self))] = _ImageBuild(adv_data, template, fields)
+        position = {id(attr): i for i, attr in enumerate(db.attributes)}
+        fields = tuple((name, position.get(id(value), -1)) for name, value in vars(self).items()
+                       if name not in before)
+        template = GattTemplate.of(db, self)
+        if any(i < 0 for _name, i in fields):
+            template = None  # build_gatt keeps something other than attributes
+        self.profile.derived[("image", type(self))] = _ImageBuild(adv_data, template, fields)
         return db
 
     def start(self) -> None:
