@@ -7,6 +7,7 @@ from fuzzer.emulator.bonds import BondStore, pack_peer_data
 from fuzzer.emulator.firmware import Firmware
 from fuzzer.emulator.gatt import AUTHENTICATED, ENCRYPTED, OPEN, Attribute, LinkSecurity
 from fuzzer.emulator.smp import SecurityConfig
+from fuzzer.emulator.weak import WeakCallback
 from fuzzer.protocol import gatt, ll, nordic_dfu
 
 # nRF5 SDK 11 bootloader_types.h: GPREGRET value that makes the bootloader enter DFU mode
@@ -32,6 +33,7 @@ class NordicApplication(Firmware):
     """The product's application: bonds with phones and enters DFU mode on request."""
 
     kind = "application"
+    STATIC_BUILD = True
 
     def identity(self) -> tuple[bytes, int]:
         return self.device.address, self.device.address_type
@@ -43,7 +45,8 @@ class NordicApplication(Firmware):
         return _SERVICES_AD
 
     def make_bonds(self) -> BondStore:
-        return self.device.make("bonds", self.device.flash, "app_bonds")
+        device = self.device
+        return device.components["bonds"](device.flash, "app_bonds")
 
     def security_config(self) -> SecurityConfig:
         return self.device.security_config()
@@ -62,7 +65,7 @@ class NordicApplication(Firmware):
             entry = ENCRYPTED if self.profile.bootloader.bond_policy == "shared" else OPEN
             self.control_point = db.add_characteristic(
                 nordic_dfu.CONTROL_POINT_UUID_BYTES, gatt.PROP_WRITE | gatt.PROP_NOTIFY,
-                write=entry, on_write=self._on_control_point, read="never", cccd=True)
+                write=entry, on_write=WeakCallback(self._on_control_point), read="never", cccd=True)
             db.add_characteristic(nordic_dfu.VERSION_UUID_BYTES, gatt.PROP_READ,
                                   _APP_DFU_REVISION)
         # An attribute that needs MITM-protected keys (security mode 1 level 3)

@@ -22,6 +22,7 @@ from fuzzer.emulator.bonds import BondStore, unpack_peer_data
 from fuzzer.emulator.firmware import Firmware
 from fuzzer.emulator.gatt import OPEN, Attribute, LinkSecurity
 from fuzzer.emulator.smp import SecurityConfig
+from fuzzer.emulator.weak import WeakCallback
 from fuzzer.protocol import gatt, ll, nordic_dfu
 
 BOOTLOADER_DFU_REVISION = 0x0008  # DFU Version in bootloader mode (SDK 7 and later)
@@ -33,6 +34,7 @@ class LegacyBootloader(Firmware):
     """Legacy DFU bootloader; the control point here handles what leaving DFU mode needs."""
 
     kind = "bootloader"
+    STATIC_BUILD = True
     FLAWS = {
         "bootloader-keeps-gpregret": "does not clear GPREGRET, so every reset re-enters DFU mode",
         "bootloader-no-whitelist": "after bond sharing, lets any central connect instead of only "
@@ -60,7 +62,7 @@ class LegacyBootloader(Firmware):
         return _SERVICES_AD
 
     def make_bonds(self) -> BondStore:
-        store = self.device.make("bonds", None, "bootloader_bonds")
+        store = self.device.components["bonds"](None, "bootloader_bonds")
         if self.profile.bootloader.bond_policy == "shared":
             bond = unpack_peer_data(self.device.ram.noinit)
             if bond is not None:
@@ -78,7 +80,7 @@ class LegacyBootloader(Firmware):
                               write=OPEN)
         self.control_point = db.add_characteristic(
             nordic_dfu.CONTROL_POINT_UUID_BYTES, gatt.PROP_WRITE | gatt.PROP_NOTIFY, write=OPEN,
-            on_write=self._on_control_point, read="never", cccd=True)
+            on_write=WeakCallback(self._on_control_point), read="never", cccd=True)
         db.add_characteristic(nordic_dfu.VERSION_UUID_BYTES, gatt.PROP_READ,
                               _BOOTLOADER_DFU_REVISION)
 

@@ -11,14 +11,18 @@ from collections.abc import Callable
 
 
 class Timer:
-    """A scheduled callback; ``cancel()`` stops it from firing."""
+    """The handle of a scheduled callback; ``cancel()`` stops it from firing.
 
-    __slots__ = ("due", "seq", "callback", "cancelled")
+    The callback itself stays with the clock, not with the handle: an object that keeps the
+    handle of its own timer (to cancel it) makes no reference cycle with the callback bound to it.
+    ``seq`` names the handle's one live schedule (VirtualClock.reschedule makes a new one).
+    """
 
-    def __init__(self, due: int, seq: int, callback: Callable[[], None]) -> None:
+    __slots__ = ("due", "seq", "cancelled")
+
+    def __init__(self, due: int, seq: int) -> None:
         self.due = due
         self.seq = seq
-        self.callback = callback
         self.cancelled = False
 
     def cancel(self) -> None:
@@ -33,19 +37,30 @@ class VirtualClock:
 
     def __init__(self) -> None:
         self.now = 0
-        # heap of (due, seq, timer): ties on ``due`` fire in scheduling order
-        self._timers: list[tuple[int, int, Timer]] = []
+        # heap of (due, seq, timer, callback): ties on ``due`` fire in scheduling order
+        self._timers: list[tuple[int, int, Timer, Callable[[], None]]] = []
         self._seq = 0
 
     def schedule(self, delay_us: int, callback: Callable[[], None]) -> Timer:
         """Call ``callback`` once when the clock reaches now + ``delay_us``."""
         if type(delay_us) is not int or delay_us < 0:
             delay_us = max(0, int(delay_us))
-        self._seq += 1
+        self._seq = seq = self._seq + 1
         due = self.now + delay_us
-        timer = Timer(due, self._seq, callback)
-        heapq.heappush(self._timers, (due, self._seq, timer))
+        timer = Timer(due, seq)
+        heapq.heappush(self._timers, (due, seq, timer, callback))
         return timer
+
+    def reschedule(self, timer: Timer, delay_us: int, callback: Callable[[], None]) -> None:
+        """Cancel ``timer`` and schedule ``callback`` on the same handle: it fires once when the
+        clock reaches now + ``delay_us`` (as a new timer would, in scheduling order)."""
+        if type(delay_us) is not int or delay_us < 0:
+            delay_us = max(0, int(delay_us))
+        self._seq = seq = self._seq + 1
+        timer.due = due = self.now + delay_us
+        timer.seq = seq  # the handle's earlier schedule is dead from now on
+        timer.cancelled = False
+        heapq.heappush(self._timers, (due, seq, timer, callback))
 
     def advance(self, delta_us: int) -> None:
         """Move time forward by ``delta_us``, firing due timers in order."""
@@ -69,16 +84,16 @@ class VirtualClock:
         """Fire, in order, every live timer due at or before ``t_us``."""
         timers = self._timers
         while timers and timers[0][0] <= t_us:
-            timer = heapq.heappop(timers)[2]
-            if timer.cancelled:
+            due, seq, timer, callback = heapq.heappop(timers)
+            if timer.cancelled or timer.seq != seq:
                 continue
-            if timer.due > self.now:
-                self.now = timer.due
-            timer.callback()
+            if due > self.now:
+                self.now = due
+            callback()
 
     def next_due(self) -> int | None:
         """When the next live timer fires, or None."""
         timers = self._timers
-        while timers and timers[0][2].cancelled:
+        while timers and (timers[0][2].cancelled or timers[0][2].seq != timers[0][1]):
             heapq.heappop(timers)
         return timers[0][0] if timers else None

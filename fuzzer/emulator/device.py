@@ -76,13 +76,14 @@ class Device:
     def __init__(self, profile: DeviceProfile, seed: int = 0) -> None:
         self.profile = profile
         self.flaws = profile.flaws
+        self.components = profile.components  # component classes by name (see make)
         self.clock = VirtualClock()
         self.rng = random.Random(f"blefuzz-device-{seed}")
         self._constants = constants = _ProfileConstants.of(profile)
         self.address = constants.address
         self.address_type = constants.address_type
         self.irk = constants.irk
-        self.flash = self.make("flash")
+        self.flash = self.components["flash"]()
         self.flash.write("app_valid", b"\x01")  # factory-programmed application (bank 0 valid)
         self.ram = RetainedRAM()
         self.firmware: Firmware | None = None
@@ -94,7 +95,7 @@ class Device:
 
     def make(self, name: str, *args: Any, **kwargs: Any) -> Any:
         """An instance of the component class the profile names (or the default)."""
-        return self.profile.components[name](*args, **kwargs)
+        return self.components[name](*args, **kwargs)
 
     def controller_options(self) -> dict[str, Any]:
         """Keyword arguments for the controller: Core version and LE features."""
@@ -125,12 +126,12 @@ class Device:
             old.ll.connection = None
             old.ll.advertising = False
         self.link_layer = None
-        bootloader = self.make("bootloader", self)
+        bootloader = self.components["bootloader"](self)
         self.firmware = bootloader
         if bootloader.should_enter_dfu():
             bootloader.start()
         else:
-            app = self.make("application", self)
+            app = self.components["application"](self)
             self.firmware = app
             app.start()
 

@@ -13,6 +13,7 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from fuzzer.emulator.weak import WeakCallback
 from fuzzer.protocol import att, gatt
 
 # Security an access needs (Vol 3 Part C 10.2: LE security mode 1 levels)
@@ -45,6 +46,21 @@ class Attribute:
     max_length: int = 512
     group_end: int = 0  # for service declarations: the last handle of the service
 
+    def changes(self) -> bool:
+        """Whether this attribute's value can change (it is writable) or depends on its owner
+        (it has callbacks)."""
+        return self.write != NEVER or self.on_write is not None or self.on_read is not None
+
+    def copy_for(self, owner: object) -> Attribute:
+        """A copy of this attribute whose (weak) callbacks are bound to ``owner``."""
+        on_write, on_read = self.on_write, self.on_read
+        if on_write is not None:
+            on_write = on_write.bound_to(owner)  # type: ignore[attr-defined]
+        if on_read is not None:
+            on_read = on_read.bound_to(owner)  # type: ignore[attr-defined]
+        return Attribute(self.handle, self.type, self.value, self.read, self.write, on_write,
+                         on_read, self.max_length, self.group_end)
+
 
 @dataclass
 class LinkSecurity:
@@ -61,8 +77,9 @@ class LinkSecurity:
 class GattDatabase:
     """Builds an attribute table in handle order, as a SoftDevice's GATTS does."""
 
-    def __init__(self) -> None:
-        self.attributes: list[Attribute] = []
+    def __init__(self, attributes: list[Attribute] | None = None) -> None:
+        self.attributes: list[Attribute] = [] if attributes is None else attributes
+        # the service that characteristics added from now on belong to
         self._service: Attribute | None = None
 
     def add_service(self, uuid: bytes, primary: bool = True) -> Attribute:
@@ -113,6 +130,48 @@ class GattDatabase:
         if 1 <= handle <= len(self.attributes):
             return self.attributes[handle - 1]
         return None
+
+
+class GattTemplate:
+    """A database as one owner built it, instantiated again for other owners of the same build.
+
+    Attributes that never change (read-only, no callbacks) are shared by every instance; the
+    others, and the last service declaration (later characteristics extend its group), are
+    copied per instance with their callbacks bound to the new owner.
+    """
+
+    def __init__(self, attributes: tuple[Attribute, ...], copied: tuple[int, ...],
+                 service: int | None) -> None:
+        self.attributes = attributes
+        self.copied = copied  # indices of the attributes each instance gets its own copy of
+        self.service = service  # index of the last service declaration
+
+    @classmethod
+    def of(cls, db: GattDatabase, owner: object) -> GattTemplate | None:
+        """The template of ``db`` as ``owner`` has just built it, or None when it has callbacks
+        other than weak ones bound to ``owner`` (it could not be instantiated for another)."""
+        attributes = db.attributes
+        service = None if db._service is None else attributes.index(db._service)
+        copied = tuple(i for i, attr in enumerate(attributes) if attr.changes() or i == service)
+        for i in copied:
+            for callback in (attributes[i].on_write, attributes[i].on_read):
+                if callback is not None and not (
+                        isinstance(callback, WeakCallback) and callback.owner is owner):
+                    return None
+        own = list(attributes)
+        for i in copied:
+            own[i] = attributes[i].copy_for(owner)  # unchanged by what ``owner`` does next
+        return cls(tuple(own), copied, service)
+
+    def instantiate(self, owner: object) -> GattDatabase:
+        """A database of this build for ``owner``."""
+        attributes = list(self.attributes)
+        for i in self.copied:
+            attributes[i] = attributes[i].copy_for(owner)
+        db = GattDatabase(attributes)
+        if self.service is not None:
+            db._service = attributes[self.service]
+        return db
 
 
 class AttServer:

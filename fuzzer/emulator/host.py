@@ -11,6 +11,7 @@ Rand; an LE Secure Connections LTK (EDIV = Rand = 0, Vol 3 Part H 2.4.4.1) by th
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 
 from fuzzer.crypto.rpa import is_rpa, resolve_rpa
@@ -43,7 +44,7 @@ class Host:
         self.connected_callbacks: list[Callable[[], None]] = []
         self.disconnected_callbacks: list[Callable[[int], None]] = []
         self.encryption_callbacks: list[Callable[[bool], None]] = []
-        ll.host = self
+        ll.host = weakref.proxy(self)  # the firmware owns its host; the Link Layer calls it
 
     def send_smp(self, pdu: bytes) -> None:
         self.ll.send_l2cap(l2cap.CID_SMP, pdu)

@@ -105,9 +105,12 @@ class _Attempts:
     blocked_until: int = 0
 
 
-@dataclass
 class _Pairing:
-    """The state of the pairing in progress on this link."""
+    """The state of the pairing in progress on this link.
+
+    Every field starts at its class-level default (all immutable) until the pairing sets it, so
+    a new pairing costs no initialisation.
+    """
 
     state: str = "idle"
     preq: bytes = b""
@@ -222,9 +225,10 @@ class SecurityManager:
         return bytes(map(self.rng.getrandbits, repeat(8, n)))
 
     def _restart_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer = self.clock.schedule(SMP_TIMEOUT_US, self._on_timeout)
+        if self._timer is None:
+            self._timer = self.clock.schedule(SMP_TIMEOUT_US, self._on_timeout)
+        else:
+            self.clock.reschedule(self._timer, SMP_TIMEOUT_US, self._on_timeout)
 
     def _stop_timer(self) -> None:
         if self._timer is not None:
