@@ -70,7 +70,7 @@ def execute(target: Target, program: Program, invariants: list[Invariant],
     except (TargetError, ValueError) as exc:
         run.error = str(exc)
     for inv_id, m in monitors:
-        for v in m.finish().violations:
+        for v in m.final_violations():
             run.violations.append((inv_id, v))
     if feedback:
         run.transitions, run.steps = walk(trace.events)

@@ -42,6 +42,8 @@ class Verdict:
 class Monitor:
     """Base class. ``observe`` sees every event in order; ``finish`` gives the verdict.
 
+    A subclass overrides :meth:`verdict`, and :meth:`close` when the end of the trace may still
+    add violations; one that overrides ``finish`` itself is judged through it alone.
     Subclasses set ``black_box = False`` if they read device state (emulator only)."""
 
     black_box = True
@@ -63,8 +65,26 @@ class Monitor:
     def observe(self, event: Event) -> None:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def finish(self) -> Verdict:  # pragma: no cover - interface
+    def close(self) -> None:
+        """The end-of-trace checks that may still add violations (run once, when the trace is
+        over, before the verdict)."""
+
+    def verdict(self) -> Verdict:  # pragma: no cover - interface
+        """The verdict, once :meth:`close` ran."""
         raise NotImplementedError
+
+    def finish(self) -> Verdict:
+        """The verdict once the trace is over."""
+        self.close()
+        return self.verdict()
+
+    def final_violations(self) -> list[Violation]:
+        """The violations once the trace is over (``finish().violations``), without building
+        the verdict: the fuzz loop reads only the violations."""
+        if type(self).finish is not Monitor.finish:
+            return self.finish().violations  # a monitor judged by its own finish
+        self.close()
+        return self.violations
 
     def failed(self) -> Verdict | None:
         """The FAIL verdict, led by the first violation, once there is any."""

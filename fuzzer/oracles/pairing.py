@@ -19,6 +19,7 @@ watches (:meth:`LinkState.watch`).
 from __future__ import annotations
 
 import functools
+import weakref
 from collections import defaultdict
 from typing import Any
 
@@ -88,8 +89,8 @@ class Pairing:
         self.failed: Event | None = None  # the first Pairing Failed, from either side
         self.events: list[Event] = [request] if request is not None else []
         self.keys: set[bytes] = set()  # keys the tester recorded during this pairing
-        #: each monitor's notes (PairingMonitor.notes): ``data[monitor]`` is created on first use
-        self.data: defaultdict[Any, dict[str, Any]] = defaultdict(dict)
+        #: each monitor's notes (PairingMonitor.notes), by its slot; created on first use
+        self.data: defaultdict[int, dict[str, Any]] = defaultdict(dict)
         self.conn_id = conn_id
 
     def answered(self, response: Event, pres: dict[str, Any]) -> None:
@@ -123,16 +124,17 @@ class LinkState:
         self.conn_id = conn_id
         self.link = link
         self.pairing: Pairing | None = None
-        #: each monitor's notes (PairingMonitor.notes): ``data[monitor]`` is created on first use
-        self.data: defaultdict[Any, dict[str, Any]] = defaultdict(dict)
-        #: monitors that get every device SMP PDU on this link (see PairingMonitor.DEVICE_SMP)
-        self.watchers: list[PairingMonitor] = []
+        #: each monitor's notes (PairingMonitor.notes), by its slot; created on first use
+        self.data: defaultdict[int, dict[str, Any]] = defaultdict(dict)
+        #: the slots of the monitors that get every device SMP PDU on this link (see
+        #: PairingMonitor.DEVICE_SMP)
+        self.watchers: list[int] = []
 
     def watch(self, monitor: PairingMonitor) -> None:
         """Give ``monitor`` every device SMP PDU on this link from now on, beyond the names it
         reads always."""
-        if monitor not in self.watchers:
-            self.watchers.append(monitor)
+        if monitor.slot not in self.watchers:
+            self.watchers.append(monitor.slot)
 
 
 class HookPlan:
@@ -185,7 +187,9 @@ class PairingTracker:
     trace; each monitor's overridden hooks are called in the order the monitors joined.
 
     The LinkState and Pairing objects are shared: a monitor keeps its own notes on them in
-    :meth:`PairingMonitor.notes`."""
+    :meth:`PairingMonitor.notes`, under its slot. Only the tracker holds its monitors (they
+    refer to it weakly, and the shared objects name them by slot), so a finished trace's
+    monitors and bookkeeping are freed without the cyclic garbage collector."""
 
     KINDS = frozenset({ev.PDU, ev.ENCRYPTION, ev.KEY, ev.BOND, ev.CONNECT, ev.DISCONNECT,
                        ev.RESET})
@@ -214,7 +218,10 @@ class PairingTracker:
 
     def join(self, monitor: PairingMonitor) -> None:
         """Call ``monitor``'s hooks from now on (only those it overrides)."""
-        monitor.tracker = self
+        monitor.slot = len(self.monitors)
+        monitor.links = self.links
+        monitor.held = self.held
+        monitor._tracker = weakref.ref(self)
         self.monitors.append(monitor)
         cls = type(monitor)
         self._plan = self._plan.after.get(cls) or self._plan.then(cls)
@@ -253,10 +260,7 @@ class PairingTracker:
 
     def held_before(self, key: bytes, pairing: Pairing | None) -> bool:
         """Whether the tester held ``key`` before ``pairing`` began (a bond's key)."""
-        first = self.held.get(key)
-        if first is None:
-            return False
-        return pairing is None or first.seq < pairing.start_seq
+        return _held_before(self.held, key, pairing)
 
     def _end_pairing(self, st: LinkState) -> None:
         p = st.pairing
@@ -324,7 +328,8 @@ class PairingTracker:
                 elif name == "Pairing Failed" and p.failed is None:
                     p.failed = event
             by_name = self._plan.device_smp
-            for m in st.watchers:
+            for i in st.watchers:
+                m = mons[i]
                 if name not in m.DEVICE_SMP:  # type: ignore[operator]
                     m.on_device_smp(st, p, dec, event)
         calls = by_name.get(name)
@@ -402,6 +407,13 @@ _LINK_HANDLERS = {ev.ENCRYPTION: PairingTracker._encryption, ev.BOND: PairingTra
                   ev.RESET: PairingTracker._reset}
 
 
+def _held_before(held: dict[bytes, Event], key: bytes, pairing: Pairing | None) -> bool:
+    first = held.get(key)
+    if first is None:
+        return False
+    return pairing is None or first.seq < pairing.start_seq
+
+
 @functools.cache
 def _overridden(cls: type) -> tuple[str, ...]:
     """The hooks ``cls`` overrides (the others are not called)."""
@@ -427,8 +439,19 @@ class PairingMonitor(Monitor):
     #: whether ``on_key`` reads KEY events that hold no STK or LTK (``key`` None)
     OTHER_KEYS = True
 
-    tracker: PairingTracker | None = None  # set when the monitor joins a tracker
     checked = 0
+    #: set when the monitor joins a tracker: its place there (the key of its notes), the
+    #: tracker's links and held keys, the tracker itself (weakly: the tracker holds the monitor)
+    slot = -1
+    links: dict[int, LinkState] = {}  # noqa: RUF012 - read-only until the monitor joins
+    held: dict[bytes, Event] = {}  # noqa: RUF012 - read-only until the monitor joins
+    _tracker: weakref.ref[PairingTracker] | None = None
+    _own_tracker: PairingTracker | None = None  # the tracker of a monitor fed alone
+
+    @property
+    def tracker(self) -> PairingTracker | None:
+        """The tracker this monitor joined, if any."""
+        return self._tracker() if self._tracker is not None else None
 
     def subscribe(self, trace: Trace) -> None:
         tracker = trace.shared.get(PairingTracker)
@@ -442,37 +465,32 @@ class PairingMonitor(Monitor):
 
     def observe(self, event: Event) -> None:
         """Take one event (a monitor used on its own, not subscribed to a trace)."""
-        if self.tracker is None:
-            PairingTracker().join(self)
+        tracker = self._own_tracker
+        if tracker is None:
+            tracker = self._own_tracker = PairingTracker()
+            tracker.join(self)
         if event.kind in self.EXTRA_KINDS and (event.kind != ev.PDU or
                                                event.layer in self.EXTRA_LAYERS):
             self.see(event)
-        self.tracker.observe(event)
+        tracker.observe(event)
 
     def see(self, event: Event) -> None:
         """An event of ``EXTRA_KINDS`` (before the tracker's hooks for it, when fed alone)."""
 
     def notes(self, thing: Pairing | LinkState) -> dict[str, Any]:
         """This monitor's own notes on a pairing or link (the objects are shared); hot paths
-        may read ``thing.data[self]`` directly."""
-        return thing.data[self]
-
-    @property
-    def links(self) -> dict[int, LinkState]:
-        return self.tracker.links if self.tracker is not None else {}
-
-    @property
-    def held(self) -> dict[bytes, Event]:
-        return self.tracker.held if self.tracker is not None else {}
+        may read ``thing.data[self.slot]`` directly."""
+        return thing.data[self.slot]
 
     def held_before(self, key: bytes, pairing: Pairing | None) -> bool:
         """Whether the tester held ``key`` before ``pairing`` began (a bond's key)."""
-        return self.tracker is not None and self.tracker.held_before(key, pairing)
+        return _held_before(self.held, key, pairing)
 
     def end_all(self) -> None:
-        """Close every pairing still open (call from ``finish``)."""
-        if self.tracker is not None:
-            self.tracker.end_all()
+        """Close every pairing still open (call from ``verdict``)."""
+        tracker = self.tracker
+        if tracker is not None:
+            tracker.end_all()
 
     # --- hooks ---
 
