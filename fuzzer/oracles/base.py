@@ -50,6 +50,13 @@ class Monitor:
     #: the event kinds this monitor reads (None: all), and for PDUs the layers (None: all)
     KINDS: frozenset[str] | None = None
     LAYERS: frozenset[str] | None = None
+    #: whether the end of the trace adds no violation (the class overrides neither ``close``
+    #: nor ``finish``): its final violations are then :attr:`violations` as they stand
+    ENDS_QUIETLY = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.ENDS_QUIETLY = cls.close is Monitor.close and cls.finish is Monitor.finish
 
     def subscribe(self, trace) -> None:
         """Listen to ``trace`` for the events this monitor reads."""
@@ -81,6 +88,8 @@ class Monitor:
     def final_violations(self) -> list[Violation]:
         """The violations once the trace is over (``finish().violations``), without building
         the verdict: the fuzz loop reads only the violations."""
+        if self.ENDS_QUIETLY:
+            return self.violations
         if type(self).finish is not Monitor.finish:
             return self.finish().violations  # a monitor judged by its own finish
         self.close()

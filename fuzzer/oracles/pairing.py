@@ -146,6 +146,7 @@ class HookPlan:
 
     def __init__(self, classes: tuple[type[PairingMonitor], ...]) -> None:
         self.classes = classes
+        self.size = len(classes)
         self.after: dict[type[PairingMonitor], HookPlan] = {}  # the plans with one more class
 
         def calls(name: str, wanted=lambda cls: True) -> tuple[tuple[Any, int], ...]:
@@ -160,10 +161,10 @@ class HookPlan:
         self.device_smp = self._by_name(classes, "on_device_smp", "DEVICE_SMP")
 
     def _by_name(self, classes: tuple[type[PairingMonitor], ...], hook: str,
-                 names_attr: str) -> dict[str | None, tuple[tuple[Any, int], ...]]:
+                 names_attr: str) -> _ByName:
         """SMP PDU name -> the calls of ``hook``; key None: names no class lists."""
         listed = {n for cls in classes for n in (getattr(cls, names_attr) or ())}
-        out = {}
+        out = _ByName()
         for name in (*listed, None):
             out[name] = tuple(
                 (getattr(cls, hook), i) for i, cls in enumerate(classes)
@@ -177,6 +178,14 @@ class HookPlan:
         if nxt is None:
             nxt = self.after[cls] = HookPlan((*self.classes, cls))
         return nxt
+
+
+class _ByName(dict):
+    """SMP PDU name -> hook calls; a name no class lists gets the calls of key None."""
+
+    def __missing__(self, name: str | None) -> tuple[tuple[Any, int], ...]:
+        calls = self[name] = self[None]
+        return calls
 
 
 _NO_MONITORS = HookPlan(())
@@ -202,6 +211,7 @@ class PairingTracker:
         self.held: dict[bytes, Event] = {}  # every key the tester holds -> first KEY/BOND event
         self.monitors: list[PairingMonitor] = []
         self._plan = _NO_MONITORS
+        self._ref = weakref.ref(self)  # what its monitors hold
 
     @classmethod
     def of(cls, trace: Trace) -> PairingTracker:
@@ -218,13 +228,14 @@ class PairingTracker:
 
     def join(self, monitor: PairingMonitor) -> None:
         """Call ``monitor``'s hooks from now on (only those it overrides)."""
-        monitor.slot = len(self.monitors)
+        plan = self._plan
+        monitor.slot = plan.size
         monitor.links = self.links
         monitor.held = self.held
-        monitor._tracker = weakref.ref(self)
+        monitor._tracker = self._ref
         self.monitors.append(monitor)
         cls = type(monitor)
-        self._plan = self._plan.after.get(cls) or self._plan.then(cls)
+        self._plan = plan.after.get(cls) or plan.then(cls)
 
     # --- bookkeeping ---
 
@@ -332,8 +343,7 @@ class PairingTracker:
                 m = mons[i]
                 if name not in m.DEVICE_SMP:  # type: ignore[operator]
                     m.on_device_smp(st, p, dec, event)
-        calls = by_name.get(name)
-        for hook, i in by_name[None] if calls is None else calls:
+        for hook, i in by_name[name]:
             hook(mons[i], st, p, dec, event)
 
     def _att(self, event: Event) -> None:
