@@ -67,7 +67,10 @@ def walk(events: list[Event]) -> tuple[set[tuple[str, str, str]], int]:
     for e in events:
         kind = e.kind
         if kind == ev.PDU:
-            name, phase = names.get((e.layer, e.data)) or _pdu_name(e)
+            try:
+                name, phase = names[(e.layer, e.data)]
+            except KeyError:
+                name, phase = _pdu_name(e)
             tester_action = e.src == ev.TESTER
         else:
             tester_action = kind in _ACTIONS or (kind == ev.DISCONNECT and e.src == ev.TESTER)

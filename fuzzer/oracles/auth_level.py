@@ -96,9 +96,10 @@ class AuthLevel(PairingMonitor):
         if st is None:
             return
         if state == "on":
-            st.data[self]["auth"] = (self.key_auth.get(ltk) if ltk is not None else None, event)
+            auth = self.key_auth.get(ltk) if ltk is not None else None
+            st.data[self.slot]["auth"] = (auth, event)
         elif state in ("off", "failed"):
-            st.data[self].pop("auth", None)
+            st.data[self.slot].pop("auth", None)
 
     def _db(self, st: LinkState) -> tuple[str, str]:
         addr = st.link.device_address if st.link is not None else ""
@@ -110,7 +111,7 @@ class AuthLevel(PairingMonitor):
         dec = event.memo or decode(event)
         if dec is None:
             return
-        notes = st.data[self]
+        notes = st.data[self.slot]
         if event.src == ev.TESTER:
             if dec.opcode >= 0 and not dec.opcode & att.COMMAND_FLAG:
                 notes["request"] = event
@@ -158,7 +159,9 @@ class AuthLevel(PairingMonitor):
             if auth is False and key not in self.served:
                 self.served[key] = (uuid, req, event, enc)  # type: ignore[assignment]
 
-    def finish(self) -> Verdict:
+    def close(self) -> None:
+        """Judge every access served under an unauthenticated key, now that all refusals are
+        known."""
         for key, (uuid, req, rsp, enc) in self.served.items():
             uuid = uuid or self.uuid_of.get(key)
             declared = uuid is not None and uuid in self.required_uuids
@@ -172,6 +175,8 @@ class AuthLevel(PairingMonitor):
             self.violate(f"attribute handle 0x{key[2]:04x} on {key[0]} was served on a link "
                          f"encrypted with an unauthenticated (Just Works) key, but {why}",
                          rsp.step, evidence, signature=f"{key[1]}:{key[2]}")
+
+    def verdict(self) -> Verdict:
         if self.violations:
             return self.failed()
         if self.checked:

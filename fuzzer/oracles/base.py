@@ -42,12 +42,21 @@ class Verdict:
 class Monitor:
     """Base class. ``observe`` sees every event in order; ``finish`` gives the verdict.
 
+    A subclass overrides :meth:`verdict`, and :meth:`close` when the end of the trace may still
+    add violations; one that overrides ``finish`` itself is judged through it alone.
     Subclasses set ``black_box = False`` if they read device state (emulator only)."""
 
     black_box = True
     #: the event kinds this monitor reads (None: all), and for PDUs the layers (None: all)
     KINDS: frozenset[str] | None = None
     LAYERS: frozenset[str] | None = None
+    #: whether the end of the trace adds no violation (the class overrides neither ``close``
+    #: nor ``finish``): its final violations are then :attr:`violations` as they stand
+    ENDS_QUIETLY = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.ENDS_QUIETLY = cls.close is Monitor.close and cls.finish is Monitor.finish
 
     def subscribe(self, trace) -> None:
         """Listen to ``trace`` for the events this monitor reads."""
@@ -63,8 +72,28 @@ class Monitor:
     def observe(self, event: Event) -> None:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def finish(self) -> Verdict:  # pragma: no cover - interface
+    def close(self) -> None:
+        """The end-of-trace checks that may still add violations (run once, when the trace is
+        over, before the verdict)."""
+
+    def verdict(self) -> Verdict:  # pragma: no cover - interface
+        """The verdict, once :meth:`close` ran."""
         raise NotImplementedError
+
+    def finish(self) -> Verdict:
+        """The verdict once the trace is over."""
+        self.close()
+        return self.verdict()
+
+    def final_violations(self) -> list[Violation]:
+        """The violations once the trace is over (``finish().violations``), without building
+        the verdict: the fuzz loop reads only the violations."""
+        if self.ENDS_QUIETLY:
+            return self.violations
+        if type(self).finish is not Monitor.finish:
+            return self.finish().violations  # a monitor judged by its own finish
+        self.close()
+        return self.violations
 
     def failed(self) -> Verdict | None:
         """The FAIL verdict, led by the first violation, once there is any."""

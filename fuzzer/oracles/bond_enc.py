@@ -77,7 +77,7 @@ class BondedReconnection(Monitor):
                      signature=f"{via}:{event.info.get('reason')}")
         self.open = None
 
-    def finish(self) -> Verdict:
+    def verdict(self) -> Verdict:
         if self.violations:
             return self.failed()
         if self.checked:

@@ -90,7 +90,8 @@ class EncryptedAttributeGate(Monitor):
             if not encrypted:
                 self.served.append((key, uuid, req, event))
 
-    def finish(self) -> Verdict:
+    def close(self) -> None:
+        """Judge every access served on an unencrypted link, now that all refusals are known."""
         for key, uuid, req, rsp in self.served:
             uuid = uuid or self.uuid_of.get(key)
             declared = uuid is not None and uuid in self.protected_uuids
@@ -103,6 +104,8 @@ class EncryptedAttributeGate(Monitor):
                 self.violate(
                     f"attribute handle 0x{key[2]:04x} on {key[0]} was served on an unencrypted "
                     f"link, but {why}", rsp.step, evidence, signature=f"{key[1]}:{key[2]}")
+
+    def verdict(self) -> Verdict:
         if self.violations:
             return self.failed()
         if self.refused_seen or self.checked:

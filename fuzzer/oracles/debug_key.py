@@ -40,7 +40,7 @@ class DebugKey(PairingMonitor):
     def _check_key(self, st: LinkState, p: Pairing | None, dec: Decoded, event: Event) -> None:
         if p is None or dec.error is not None:
             return
-        notes = p.data[self]
+        notes = p.data[self.slot]
         if dec.name == "Pairing Public Key" and "debug" not in notes and \
                 dec.fields.get("public_key_x") == DEBUG_PUBLIC_X and \
                 dec.fields.get("public_key_y") == DEBUG_PUBLIC_Y:
@@ -55,7 +55,7 @@ class DebugKey(PairingMonitor):
 
     def _held(self, st: LinkState | None, event: Event, key: bytes | None) -> None:
         p = st.pairing if st is not None else None
-        if st is not None and p is not None and key is not None and "debug" in p.data[self]:
+        if st is not None and p is not None and key is not None and "debug" in p.data[self.slot]:
             self._remember(st, p, key, event)
 
     on_key = _held
@@ -88,7 +88,7 @@ class DebugKey(PairingMonitor):
         if len(self.support) < SUPPORT_CAP:
             self.support.append(event)
 
-    def finish(self) -> Verdict:
+    def verdict(self) -> Verdict:
         if self.violations:
             return self.failed()
         if self.checked:

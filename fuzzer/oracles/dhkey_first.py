@@ -58,7 +58,7 @@ class DhkeyFirst(PairingMonitor):
 
     def _completed(self, p: Pairing, what: str, event: Event) -> None:
         """The device did ``what`` (distributed a key, encryption came on) in pairing ``p``."""
-        notes = p.data[self]
+        notes = p.data[self.slot]
         invalid = notes.get("invalid")
         if not notes.get("gate"):
             kind = "LE Secure Connections" if p.sc else "legacy"
@@ -76,7 +76,7 @@ class DhkeyFirst(PairingMonitor):
         if p is None:
             return
         name = dec.name
-        notes = p.data[self]
+        notes = p.data[self.slot]
         if name in KEY_DISTRIBUTION:
             self._completed(p, f"the device distributed keys ({name})", event)
         elif name == _GATE[p.sc]:
@@ -109,7 +109,7 @@ class DhkeyFirst(PairingMonitor):
             self.notes(p)["invalid"] = (kind, event)
             p.note(event)
 
-    def finish(self) -> Verdict:
+    def verdict(self) -> Verdict:
         if self.violations:
             return self.failed()
         if self.checked:

@@ -91,7 +91,7 @@ class KeySize(PairingMonitor):
                              f"{offered} (valid: 7..16)", event.step, p.evidence(),
                              signature="response-size")
             size = p.key_size
-            notes = p.data[self]
+            notes = p.data[self.slot]
             if "bad" not in notes and size is not None and size < self.min_size and \
                     _valid_size(offered):
                 notes["bad"] = (f"a pairing that negotiates a {size}-octet key, below the "
@@ -99,13 +99,13 @@ class KeySize(PairingMonitor):
                 st.watch(self)
             return
         if name == "Pairing Failed":
-            notes = p.data[self]
+            notes = p.data[self.slot]
             if "bad" in notes and not notes.get("reported") and not notes.get("refused"):
                 notes["refused"] = True
                 self.checked += 1
                 self._support(event)
             return
-        if p.response is not None and name not in NO_PROGRESS and "bad" in p.data[self]:
+        if p.response is not None and name not in NO_PROGRESS and "bad" in p.data[self.slot]:
             self._went_on(p, event)
         if name == "Encryption Information" and dec.error is None:
             key = dec.fields.get("long_term_key", b"")
@@ -151,10 +151,10 @@ class KeySize(PairingMonitor):
                          f"negotiated {size}-octet key size ({ltk.hex()})", event.step,
                          (p.evidence(event) if p is not None else [event]),
                          signature="unmasked-link")
-        elif p is None or "bad" not in p.data[self]:
+        elif p is None or "bad" not in p.data[self.slot]:
             self._support(event)
 
-    def finish(self) -> Verdict:
+    def verdict(self) -> Verdict:
         if self.violations:
             return self.failed()
         if self.checked:

@@ -108,9 +108,12 @@ class Liveness(Monitor):
         elif kind == ev.ADV:
             self.checked += 1
 
-    def finish(self) -> Verdict:
+    def close(self) -> None:
+        """A request still unanswered when the trace ends was never answered."""
         if self.pending is not None:
             self._settle(self.pending)
+
+    def verdict(self) -> Verdict:
         if self.violations:
             return self.failed()
         return Verdict(PASS, f"{self.checked} request(s) and advertising probe(s) answered",

@@ -70,7 +70,7 @@ class LtkLeak(Monitor):
                     event.step, [held_at, event], signature=f"cross:{event.layer}")
                 return
 
-    def finish(self) -> Verdict:
+    def verdict(self) -> Verdict:
         if self.violations:
             return self.failed()
         return Verdict(PASS, f"{len(self.owner)} held key(s) never seen in the clear or sent to "

@@ -79,7 +79,7 @@ class NoDowngrade(PairingMonitor):
     def on_device_smp(self, st: LinkState, p: Pairing | None, dec: Decoded, event: Event) -> None:
         if p is None or dec.name != "Pairing Failed":
             return
-        notes = p.data[self]
+        notes = p.data[self.slot]
         if "weaker" in notes and not notes.get("refused"):
             notes["refused"] = True
             self.checked += 1
@@ -150,7 +150,7 @@ class NoDowngrade(PairingMonitor):
                      [stored[1], got[1], *(p.evidence(event) if p is not None else [event])],
                      signature="encryption")
 
-    def finish(self) -> Verdict:
+    def verdict(self) -> Verdict:
         if self.violations:
             return self.failed()
         if self.checked:

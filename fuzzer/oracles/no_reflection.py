@@ -50,7 +50,7 @@ class NoReflection(PairingMonitor):
     def on_tester_smp(self, st: LinkState, p: Pairing | None, dec: Decoded, event: Event) -> None:
         if p is None or dec.error is not None:
             return
-        notes = p.data[self]
+        notes = p.data[self.slot]
         if dec.name == "Pairing Public Key":
             notes["tester_x"] = dec.fields.get("public_key_x")
         if "reflected" in notes:
@@ -74,7 +74,7 @@ class NoReflection(PairingMonitor):
             name = dec.name
             if name == "Pairing Public Key":
                 x = dec.fields.get("public_key_x")
-                echoed = p.data[self].get("tester_x") if p is not None else None
+                echoed = p.data[self.slot].get("tester_x") if p is not None else None
                 if p is not None and echoed is not None and echoed == x:
                     # The device answered its own public key with that same key: it accepted
                     # the echo instead of failing the pairing (2.3.5.6.1 erratum).
@@ -87,17 +87,18 @@ class NoReflection(PairingMonitor):
                 _remember(self.device_values, dec.fields.get("confirm_value"), event)
             elif name == "Pairing Random":
                 _remember(self.device_values, dec.fields.get("random_value"), event)
-        if p is None or "reflected" not in p.data[self]:
+        if p is None or "reflected" not in p.data[self.slot]:
             return
         if dec.name == "Pairing Failed":
-            p.data[self].setdefault("refusal", event)
+            p.data[self.slot].setdefault("refusal", event)
         elif completes(self, p, dec):
             self._fail(p, f"the device went on to {dec.name}", event)
 
     def on_encryption(self, st: LinkState | None, event: Event, state: Any,
                       ltk: bytes | None) -> None:
         p = st.pairing if st is not None else None
-        if p is not None and "reflected" in p.data[self] and completes(self, p, None, state, ltk):
+        if p is not None and "reflected" in p.data[self.slot] and \
+                completes(self, p, None, state, ltk):
             self._fail(p, "encryption came on", event)
 
     def _fail(self, p: Pairing, what: str, event: Event) -> None:
@@ -114,13 +115,13 @@ class NoReflection(PairingMonitor):
                      evidence, signature=how.split(" ")[1])
 
     def on_pairing_end(self, st: LinkState, p: Pairing) -> None:
-        notes = p.data[self]
+        notes = p.data[self.slot]
         if "reflected" in notes and not notes.get("reported"):
             self.checked += 1
             if len(self.support) < SUPPORT_CAP:
                 self.support.append(notes.get("refusal") or notes["reflected"][2])
 
-    def finish(self) -> Verdict:
+    def verdict(self) -> Verdict:
         self.end_all()
         if self.violations:
             return self.failed()

@@ -19,6 +19,7 @@ watches (:meth:`LinkState.watch`).
 from __future__ import annotations
 
 import functools
+import weakref
 from collections import defaultdict
 from typing import Any
 
@@ -88,8 +89,8 @@ class Pairing:
         self.failed: Event | None = None  # the first Pairing Failed, from either side
         self.events: list[Event] = [request] if request is not None else []
         self.keys: set[bytes] = set()  # keys the tester recorded during this pairing
-        #: each monitor's notes (PairingMonitor.notes): ``data[monitor]`` is created on first use
-        self.data: defaultdict[Any, dict[str, Any]] = defaultdict(dict)
+        #: each monitor's notes (PairingMonitor.notes), by its slot; created on first use
+        self.data: defaultdict[int, dict[str, Any]] = defaultdict(dict)
         self.conn_id = conn_id
 
     def answered(self, response: Event, pres: dict[str, Any]) -> None:
@@ -123,16 +124,17 @@ class LinkState:
         self.conn_id = conn_id
         self.link = link
         self.pairing: Pairing | None = None
-        #: each monitor's notes (PairingMonitor.notes): ``data[monitor]`` is created on first use
-        self.data: defaultdict[Any, dict[str, Any]] = defaultdict(dict)
-        #: monitors that get every device SMP PDU on this link (see PairingMonitor.DEVICE_SMP)
-        self.watchers: list[PairingMonitor] = []
+        #: each monitor's notes (PairingMonitor.notes), by its slot; created on first use
+        self.data: defaultdict[int, dict[str, Any]] = defaultdict(dict)
+        #: the slots of the monitors that get every device SMP PDU on this link (see
+        #: PairingMonitor.DEVICE_SMP)
+        self.watchers: list[int] = []
 
     def watch(self, monitor: PairingMonitor) -> None:
         """Give ``monitor`` every device SMP PDU on this link from now on, beyond the names it
         reads always."""
-        if monitor not in self.watchers:
-            self.watchers.append(monitor)
+        if monitor.slot not in self.watchers:
+            self.watchers.append(monitor.slot)
 
 
 class HookPlan:
@@ -144,6 +146,7 @@ class HookPlan:
 
     def __init__(self, classes: tuple[type[PairingMonitor], ...]) -> None:
         self.classes = classes
+        self.size = len(classes)
         self.after: dict[type[PairingMonitor], HookPlan] = {}  # the plans with one more class
 
         def calls(name: str, wanted=lambda cls: True) -> tuple[tuple[Any, int], ...]:
@@ -158,10 +161,10 @@ class HookPlan:
         self.device_smp = self._by_name(classes, "on_device_smp", "DEVICE_SMP")
 
     def _by_name(self, classes: tuple[type[PairingMonitor], ...], hook: str,
-                 names_attr: str) -> dict[str | None, tuple[tuple[Any, int], ...]]:
+                 names_attr: str) -> _ByName:
         """SMP PDU name -> the calls of ``hook``; key None: names no class lists."""
         listed = {n for cls in classes for n in (getattr(cls, names_attr) or ())}
-        out = {}
+        out = _ByName()
         for name in (*listed, None):
             out[name] = tuple(
                 (getattr(cls, hook), i) for i, cls in enumerate(classes)
@@ -177,6 +180,14 @@ class HookPlan:
         return nxt
 
 
+class _ByName(dict):
+    """SMP PDU name -> hook calls; a name no class lists gets the calls of key None."""
+
+    def __missing__(self, name: str | None) -> tuple[tuple[Any, int], ...]:
+        calls = self[name] = self[None]
+        return calls
+
+
 _NO_MONITORS = HookPlan(())
 
 
@@ -185,7 +196,9 @@ class PairingTracker:
     trace; each monitor's overridden hooks are called in the order the monitors joined.
 
     The LinkState and Pairing objects are shared: a monitor keeps its own notes on them in
-    :meth:`PairingMonitor.notes`."""
+    :meth:`PairingMonitor.notes`, under its slot. Only the tracker holds its monitors (they
+    refer to it weakly, and the shared objects name them by slot), so a finished trace's
+    monitors and bookkeeping are freed without the cyclic garbage collector."""
 
     KINDS = frozenset({ev.PDU, ev.ENCRYPTION, ev.KEY, ev.BOND, ev.CONNECT, ev.DISCONNECT,
                        ev.RESET})
@@ -198,6 +211,7 @@ class PairingTracker:
         self.held: dict[bytes, Event] = {}  # every key the tester holds -> first KEY/BOND event
         self.monitors: list[PairingMonitor] = []
         self._plan = _NO_MONITORS
+        self._ref = weakref.ref(self)  # what its monitors hold
 
     @classmethod
     def of(cls, trace: Trace) -> PairingTracker:
@@ -214,10 +228,14 @@ class PairingTracker:
 
     def join(self, monitor: PairingMonitor) -> None:
         """Call ``monitor``'s hooks from now on (only those it overrides)."""
-        monitor.tracker = self
+        plan = self._plan
+        monitor.slot = plan.size
+        monitor.links = self.links
+        monitor.held = self.held
+        monitor._tracker = self._ref
         self.monitors.append(monitor)
         cls = type(monitor)
-        self._plan = self._plan.after.get(cls) or self._plan.then(cls)
+        self._plan = plan.after.get(cls) or plan.then(cls)
 
     # --- bookkeeping ---
 
@@ -253,10 +271,7 @@ class PairingTracker:
 
     def held_before(self, key: bytes, pairing: Pairing | None) -> bool:
         """Whether the tester held ``key`` before ``pairing`` began (a bond's key)."""
-        first = self.held.get(key)
-        if first is None:
-            return False
-        return pairing is None or first.seq < pairing.start_seq
+        return _held_before(self.held, key, pairing)
 
     def _end_pairing(self, st: LinkState) -> None:
         p = st.pairing
@@ -324,11 +339,11 @@ class PairingTracker:
                 elif name == "Pairing Failed" and p.failed is None:
                     p.failed = event
             by_name = self._plan.device_smp
-            for m in st.watchers:
+            for i in st.watchers:
+                m = mons[i]
                 if name not in m.DEVICE_SMP:  # type: ignore[operator]
                     m.on_device_smp(st, p, dec, event)
-        calls = by_name.get(name)
-        for hook, i in by_name[None] if calls is None else calls:
+        for hook, i in by_name[name]:
             hook(mons[i], st, p, dec, event)
 
     def _att(self, event: Event) -> None:
@@ -402,6 +417,13 @@ _LINK_HANDLERS = {ev.ENCRYPTION: PairingTracker._encryption, ev.BOND: PairingTra
                   ev.RESET: PairingTracker._reset}
 
 
+def _held_before(held: dict[bytes, Event], key: bytes, pairing: Pairing | None) -> bool:
+    first = held.get(key)
+    if first is None:
+        return False
+    return pairing is None or first.seq < pairing.start_seq
+
+
 @functools.cache
 def _overridden(cls: type) -> tuple[str, ...]:
     """The hooks ``cls`` overrides (the others are not called)."""
@@ -427,8 +449,19 @@ class PairingMonitor(Monitor):
     #: whether ``on_key`` reads KEY events that hold no STK or LTK (``key`` None)
     OTHER_KEYS = True
 
-    tracker: PairingTracker | None = None  # set when the monitor joins a tracker
     checked = 0
+    #: set when the monitor joins a tracker: its place there (the key of its notes), the
+    #: tracker's links and held keys, the tracker itself (weakly: the tracker holds the monitor)
+    slot = -1
+    links: dict[int, LinkState] = {}  # noqa: RUF012 - read-only until the monitor joins
+    held: dict[bytes, Event] = {}  # noqa: RUF012 - read-only until the monitor joins
+    _tracker: weakref.ref[PairingTracker] | None = None
+    _own_tracker: PairingTracker | None = None  # the tracker of a monitor fed alone
+
+    @property
+    def tracker(self) -> PairingTracker | None:
+        """The tracker this monitor joined, if any."""
+        return self._tracker() if self._tracker is not None else None
 
     def subscribe(self, trace: Trace) -> None:
         tracker = trace.shared.get(PairingTracker)
@@ -442,37 +475,32 @@ class PairingMonitor(Monitor):
 
     def observe(self, event: Event) -> None:
         """Take one event (a monitor used on its own, not subscribed to a trace)."""
-        if self.tracker is None:
-            PairingTracker().join(self)
+        tracker = self._own_tracker
+        if tracker is None:
+            tracker = self._own_tracker = PairingTracker()
+            tracker.join(self)
         if event.kind in self.EXTRA_KINDS and (event.kind != ev.PDU or
                                                event.layer in self.EXTRA_LAYERS):
             self.see(event)
-        self.tracker.observe(event)
+        tracker.observe(event)
 
     def see(self, event: Event) -> None:
         """An event of ``EXTRA_KINDS`` (before the tracker's hooks for it, when fed alone)."""
 
     def notes(self, thing: Pairing | LinkState) -> dict[str, Any]:
         """This monitor's own notes on a pairing or link (the objects are shared); hot paths
-        may read ``thing.data[self]`` directly."""
-        return thing.data[self]
-
-    @property
-    def links(self) -> dict[int, LinkState]:
-        return self.tracker.links if self.tracker is not None else {}
-
-    @property
-    def held(self) -> dict[bytes, Event]:
-        return self.tracker.held if self.tracker is not None else {}
+        may read ``thing.data[self.slot]`` directly."""
+        return thing.data[self.slot]
 
     def held_before(self, key: bytes, pairing: Pairing | None) -> bool:
         """Whether the tester held ``key`` before ``pairing`` began (a bond's key)."""
-        return self.tracker is not None and self.tracker.held_before(key, pairing)
+        return _held_before(self.held, key, pairing)
 
     def end_all(self) -> None:
-        """Close every pairing still open (call from ``finish``)."""
-        if self.tracker is not None:
-            self.tracker.end_all()
+        """Close every pairing still open (call from ``verdict``)."""
+        tracker = self.tracker
+        if tracker is not None:
+            tracker.end_all()
 
     # --- hooks ---
 

@@ -67,11 +67,11 @@ class PubkeyValid(PairingMonitor):
         self._close(self.orphan.pop(st.conn_id, None))
 
     def on_pairing_end(self, st: LinkState, p: Pairing) -> None:
-        if "bad" in p.data[self]:
+        if "bad" in p.data[self.slot]:
             self._close(p)
 
     def _close(self, p: Pairing | None) -> None:
-        notes = p.data[self] if p is not None else {}
+        notes = p.data[self.slot] if p is not None else {}
         if "bad" in notes and not notes.get("reported"):
             self.checked += 1
             if len(self.support) < SUPPORT_CAP:
@@ -93,7 +93,7 @@ class PubkeyValid(PairingMonitor):
         if st is None:
             return
         p = st.pairing if st.pairing is not None else self.orphan.get(st.conn_id)
-        notes = p.data[self] if p is not None else {}
+        notes = p.data[self.slot] if p is not None else {}
         if "bad" not in notes or notes.get("reported"):
             return
         notes["reported"] = True
@@ -103,7 +103,7 @@ class PubkeyValid(PairingMonitor):
 
     def on_device_smp(self, st: LinkState, p: Pairing | None, dec: Decoded, event: Event) -> None:
         q = p if p is not None else self.orphan.get(st.conn_id)
-        if q is None or "bad" not in q.data[self]:
+        if q is None or "bad" not in q.data[self.slot]:
             return
         if q is not p:
             q.note(event)
@@ -121,7 +121,7 @@ class PubkeyValid(PairingMonitor):
             return
         self._progress(st, "encryption came on", event)
 
-    def finish(self) -> Verdict:
+    def verdict(self) -> Verdict:
         self.end_all()
         for p in list(self.orphan.values()):
             self._close(p)

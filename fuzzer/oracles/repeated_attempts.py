@@ -46,7 +46,7 @@ class RepeatedAttempts(PairingMonitor):
 
     def on_device_smp(self, st: LinkState, p: Pairing | None, dec: Decoded, event: Event) -> None:
         reason = dec.fields.get("reason") if dec.name == "Pairing Failed" else None
-        notes = p.data[self] if p is not None else {}
+        notes = p.data[self.slot] if p is not None else {}
         if "retry" in notes and not notes.get("judged"):
             notes["judged"] = True
             last, last_reason = notes["retry"]
@@ -72,7 +72,7 @@ class RepeatedAttempts(PairingMonitor):
         # The waiting interval is kept in RAM; a power cycle by the tester forgets it.
         self.failures.clear()
 
-    def finish(self) -> Verdict:
+    def verdict(self) -> Verdict:
         if self.violations:
             return self.failed()
         if self.checked:

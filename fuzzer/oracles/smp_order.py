@@ -142,7 +142,7 @@ class SmpOrder(PairingMonitor):
         self.support: list[Event] = []
 
     def _order(self, st: LinkState) -> _Order:
-        notes = st.data[self]
+        notes = st.data[self.slot]
         o = notes.get("order")
         if o is None:
             o = notes["order"] = _Order()
@@ -157,13 +157,13 @@ class SmpOrder(PairingMonitor):
         o.bad = None
 
     def on_pairing_start(self, st: LinkState, p: Pairing, event: Event) -> None:
-        o = st.data[self].get("order") or self._order(st)
+        o = st.data[self.slot].get("order") or self._order(st)
         if o.bad is not None:
             self._settle(o)
         o.state, o.round, o.answered, o.reported = "wait_response", 0, False, False
 
     def on_disconnect(self, st: LinkState, event: Event) -> None:
-        o = st.data[self].get("order")
+        o = st.data[self.slot].get("order")
         if o is not None and o.bad is not None:
             self._settle(o)
 
@@ -171,7 +171,7 @@ class SmpOrder(PairingMonitor):
         name = dec.name
         if dec.error is not None or name in NEUTRAL or name == UNKNOWN:
             return
-        o = st.data[self].get("order") or self._order(st)
+        o = st.data[self.slot].get("order") or self._order(st)
         if name == "Pairing Failed":
             if o.state != ABORTED:
                 o.state = IDLE
@@ -209,7 +209,7 @@ class SmpOrder(PairingMonitor):
         return " or ".join(allowed) or "Pairing Request"
 
     def on_device_smp(self, st: LinkState, p: Pairing | None, dec: Decoded, event: Event) -> None:
-        o = st.data[self].get("order") or self._order(st)
+        o = st.data[self.slot].get("order") or self._order(st)
         name = dec.name
         if o.state == ABORTED:
             if not o.answered:
@@ -241,7 +241,7 @@ class SmpOrder(PairingMonitor):
                       ltk: bytes | None) -> None:
         if st is None:
             return
-        o = st.data[self].get("order")
+        o = st.data[self.slot].get("order")
         if o is None:
             return
         if o.state == ABORTED:
@@ -254,9 +254,9 @@ class SmpOrder(PairingMonitor):
         elif state == "failed" and o.state in ENCRYPTION_MOVES:
             o.state = IDLE
 
-    def finish(self) -> Verdict:
+    def verdict(self) -> Verdict:
         for st in self.links.values():
-            o = st.data[self].get("order")
+            o = st.data[self.slot].get("order")
             if o is not None:
                 self._settle(o)
         if self.violations:

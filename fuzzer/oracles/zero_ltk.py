@@ -99,7 +99,7 @@ class ZeroLtk(PairingMonitor):
         if len(self.support) < SUPPORT_CAP:
             self.support.append(event)
 
-    def finish(self) -> Verdict:
+    def verdict(self) -> Verdict:
         if self.violations:
             return self.failed()
         if self.checked:

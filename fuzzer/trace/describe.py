@@ -11,9 +11,9 @@ from fuzzer.trace.events import Event
 
 _CODECS = {"ll": ll.LL_CONTROL, "smp": smp.SMP, "att": att.ATT}
 
-#: (layer, octets) -> decoded PDU, shared by every trace (a fuzz campaign sends and gets the
-#: same PDUs again and again); decoded PDUs are read-only.
-_DECODED: dict[tuple[str, bytes], Decoded] = {}
+#: (layer, octets) -> decoded PDU (None: no codec reads it), shared by every trace (a fuzz
+#: campaign sends and gets the same PDUs again and again); decoded PDUs are read-only.
+_DECODED: dict[tuple[str | None, bytes], Decoded | None] = {}
 _DECODED_CAP = 1 << 16
 
 
@@ -22,14 +22,14 @@ def decode(event: Event) -> Decoded | None:
     memo = event.memo
     if memo is not None:
         return memo  # type: ignore[return-value]
-    layer = event.layer
-    codec = _CODECS.get(layer or "")
-    if codec is None or event.kind != ev.PDU or not event.data:
+    if event.kind != ev.PDU:
         return None
-    key = (layer, event.data)
-    dec = _DECODED.get(key)
-    if dec is None:
-        dec = codec.decode(event.data)
+    key = (event.layer, event.data)
+    try:
+        dec = _DECODED[key]
+    except KeyError:
+        codec = _CODECS.get(event.layer or "")
+        dec = codec.decode(event.data) if codec is not None and event.data else None
         if len(_DECODED) >= _DECODED_CAP:
             _DECODED.clear()
         _DECODED[key] = dec

@@ -204,8 +204,9 @@ class Trace:
         ev.step = self.step
         ev.memo = None
         self.events.append(ev)
-        route = self._routes.get((kind, layer, src))
-        if route is None:
+        try:
+            route = self._routes[(kind, layer, src)]
+        except KeyError:
             route = self._routing.route(kind, layer, src)
         if route:
             listeners = self._listeners
