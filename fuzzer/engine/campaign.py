@@ -223,6 +223,8 @@ class Campaign:
                 self.corpus.add(program, 1, 0)
 
     def save_state(self) -> None:
+        """Write the counters and transitions, once the corpus they count is on disk."""
+        self.corpus.flush()
         self.stats.transitions = len(self.coverage)
         self.stats.corpus = len(self.corpus)
         self.stats.findings = len(self.found)

@@ -1,11 +1,14 @@
 """The corpus: programs that found new transitions, on disk (one YAML file each, written
-atomically), shared by workers, scheduled favouring those that found new transitions recently.
+atomically by a background writer and flushed before the campaign saves its state), shared by
+workers, scheduled favouring those that found new transitions recently.
 """
 
 from __future__ import annotations
 
 import hashlib
 import random
+import re
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,30 +27,42 @@ def dump(data: object) -> str:
     return yaml.dump(data, Dumper=_Dumper, sort_keys=False, width=100)
 
 
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+_NAME_MARK = "blefuzz-program-name"
+
+
 class ProgramText:
-    """A program's YAML, the same text ``dump(program.to_dict())`` gives, made from the YAML of
-    each step remembered by content: mutated programs share most of their steps."""
+    """A program's YAML, loading back as ``program.to_dict()``, made from parts remembered by
+    content: each step's YAML (the same text a whole dump gives; mutated programs share most of
+    their steps) and the part before the steps, which in a campaign differs only by name."""
 
     def __init__(self, size: int = 8192) -> None:
         self.size = size
-        self._steps: dict[str, str] = {}
+        self._parts: dict[str, str] = {}
+
+    def _remember(self, key: str, make) -> str:
+        text = self._parts.get(key)
+        if text is None:
+            if len(self._parts) >= self.size:
+                self._parts.clear()
+            text = self._parts[key] = make()
+        return text
 
     def _step(self, step: ProgramStep) -> str:
         d = step.to_dict()
-        key = repr(d)  # content, types included (a str "1" differs from the int 1)
-        text = self._steps.get(key)
-        if text is None:
-            if len(self._steps) >= self.size:
-                self._steps.clear()
-            text = self._steps[key] = dump([d])
-        return text
+        # repr: the content with its types (a str "1" differs from the int 1)
+        return self._remember(repr(d), lambda: dump([d]))
 
     def program(self, program: Program) -> str:
         data = program.to_dict()
-        if not program.steps:
+        if not program.steps or not _PLAIN_NAME.fullmatch(program.name):
             return dump(data)
         del data["steps"]  # the last key: its items follow the rest, unindented
-        return dump(data) + "steps:\n" + "".join(map(self._step, program.steps))
+        data["name"] = _NAME_MARK
+        head = self._remember(repr(data), lambda: dump(data))
+        # a name of plain characters double-quoted is that string in YAML (and never a number)
+        head = head.replace(f"name: {_NAME_MARK}\n", f'name: "{program.name}"\n', 1)
+        return head + "steps:\n" + "".join(map(self._step, program.steps))
 
 
 @dataclass
@@ -74,6 +89,8 @@ class Corpus:
         self.on_disk = 0
         self._seen_files: set[str] = set()
         self._yaml = ProgramText()
+        self._writer: ThreadPoolExecutor | None = None
+        self._pending: list[Future] = []
         directory.mkdir(parents=True, exist_ok=True)
 
     def __len__(self) -> int:
@@ -106,9 +123,24 @@ class Corpus:
         if entry_id not in self._seen_files:
             self._seen_files.add(entry_id)
             meta = f"meta: {{new_transitions: {new_transitions}, iteration: {iteration}}}\n"
-            write_atomic(self.directory / f"{entry_id}.yaml", meta + text, durable=False)
+            self._write(self.directory / f"{entry_id}.yaml", meta + text)
             self._keep(Entry(entry_id, program, new_transitions, iteration), iteration)
         return entry_id
+
+    def _write(self, path: Path, text: str) -> None:
+        """Write an entry's file atomically, in the background: the fuzz loop does not wait for
+        the disk. :meth:`flush` waits for every write so far."""
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="corpus-writer")
+        self._pending.append(self._writer.submit(write_atomic, path, text, durable=False))
+        if len(self._pending) >= 256:
+            self.flush()
+
+    def flush(self) -> None:
+        """Wait until every entry added so far is on disk (raises what a write raised)."""
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()
 
     def sync(self) -> int:
         """Load entries other workers (or an earlier run) wrote; returns how many."""
