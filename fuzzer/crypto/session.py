@@ -45,6 +45,14 @@ def _check_len(name: str, value: bytes, size: int) -> None:
         raise ValueError(f"{name} must be {size} bytes, got {len(value)}")
 
 
+def _check_octet_and_counter(header0: int, counter: int) -> None:
+    """Raise ValueError unless ``header0`` is one octet and ``counter`` a 39-bit packetCounter."""
+    if not 0 <= header0 <= 0xFF:
+        raise ValueError(f"header0 must be one octet, got {header0}")
+    if not 0 <= counter <= MAX_COUNTER:
+        raise ValueError(f"packet counter must be 0..2^39-1, got {counter}")
+
+
 def session_key(ltk: bytes, skdm: bytes, skds: bytes) -> bytes:
     """Return the LL session key SK (16 bytes, little-endian).
 
@@ -129,10 +137,8 @@ class LinkCipher:
         packetCounter of the sending direction, ``from_central`` the
         directionBit. The PDU's Length field must then be len(payload) + 4.
         """
-        if not 0 <= header0 <= 0xFF:
-            raise ValueError(f"header0 must be one octet, got {header0}")
-        if not 0 <= counter <= MAX_COUNTER:
-            raise ValueError(f"packet counter must be 0..2^39-1, got {counter}")
+        if not (0 <= header0 <= 0xFF and 0 <= counter <= MAX_COUNTER):
+            _check_octet_and_counter(header0, counter)
         if from_central:
             counter |= _DIRECTION_BIT
         # the nonce (Vol 6 Part E 2.1), as :meth:`nonce` builds it

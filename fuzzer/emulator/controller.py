@@ -215,26 +215,10 @@ class LinkLayer:
             if conn.enc_state != "idle":
                 self._unexpected(conn)
                 return
-            frame = conn.channel.reassembler.push(llid, payload)
-            if frame is not None and self.host is not None:
-                parsed = l2cap.parse(frame)  # a frame whose length field is wrong is dropped
-                if parsed is not None:
-                    self.host.on_l2cap(parsed[0], parsed[1])
-
-    def _on_data(self, llid: int, payload: bytes) -> None:
-        """An L2CAP fragment: reassemble and hand complete frames to the host."""
-        conn = self.connection
-        assert conn is not None
-        frame = conn.channel.reassembler.push(llid, payload)
-        if frame is not None and self.host is not None:
-            self._on_frame(frame)
-
-    def _on_frame(self, frame: bytes) -> None:
-        """A reassembled L2CAP basic frame (Vol 3 Part A 3.1) for the host; one whose length
-        field does not match is dropped."""
-        parsed = l2cap.parse(frame)
-        if parsed is not None:
-            self.host.on_l2cap(parsed[0], parsed[1])
+            # a complete frame whose length field is wrong is dropped
+            parsed = conn.channel.reassembler.push_parsed(llid, payload)
+            if parsed is not None and self.host is not None:
+                self.host.on_l2cap(parsed[0], parsed[1])
 
     # --- host interface ---------------------------------------------------------------------
 

@@ -96,6 +96,21 @@ class Reassembler:
         self._buf.clear()
         self._need = -1
 
+    def push_parsed(self, llid: int, payload: bytes) -> tuple[int, bytes] | None:
+        """Feed one LL data PDU payload; return ``(cid, payload)`` of a complete basic frame.
+
+        As :meth:`push` then :func:`parse`: a completed frame whose length field does not
+        match its size is dropped (None).
+        """
+        if llid == LLID_START and self._need == -1:
+            n = len(payload)
+            if n >= HEADER_LEN:
+                length, cid = _HDR.unpack_from(payload)
+                if n == HEADER_LEN + length:  # the whole frame in one PDU, as most are
+                    return cid, bytes(payload[HEADER_LEN:])
+        frame = self.push(llid, payload)
+        return None if frame is None else parse(frame)
+
     def push(self, llid: int, payload: bytes) -> bytes | None:
         """Feed one LL data PDU payload; return a whole L2CAP frame when complete."""
         if llid == LLID_START:
