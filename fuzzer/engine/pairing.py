@@ -3,13 +3,15 @@ model (Core Vol 3 Part H 2.3.5), as an honest central runs them — with a few n
 conformance case can ask for (an invalid or reflected public key, a wrong DHKey check or confirm
 value, a refused numeric comparison).
 
-Everything goes through the runner's primitive steps; what the tester learns or derives is
-recorded as KEY and BOND events so the oracles can check where keys show up.
+Everything goes through primitive steps (the runner's, or the target's ``run_op`` as the
+runner runs them); what the tester learns or derives is recorded as KEY and BOND events so the
+oracles can check where keys show up.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from fuzzer.crypto import p256
@@ -51,6 +53,9 @@ class PairingOptions:
     stop_after: str | None = None  # one of STOP_POINTS: leave the pairing half done there
 
 
+#: a device address as on air (a program pairs between the same few again and again)
+_address_octets = lru_cache(maxsize=64)(bdaddr.to_bytes)
+
 # Where a pairing can be left half done, so a program reaches deep SMP states honestly.
 STOP_POINTS = ("request", "public_key", "confirm", "random", "dhkey_check", "encryption")
 
@@ -81,13 +86,13 @@ class _Ctx:
 
 
 def _smp(ctx: _Ctx, pdu: bytes) -> list[Event]:
-    return ctx.runner.primitive("smp", pdu=pdu)
+    return ctx.runner.target.run_op("smp", {"pdu": pdu})  # runner.primitive("smp", pdu=pdu)
 
 
 def _ask(ctx: _Ctx, pdu: bytes) -> list[smp.Decoded]:
     """Send an SMP PDU; the device's SMP PDUs that came back, decoded (as ``_answers``)."""
     out = []
-    for e in ctx.runner.primitive("smp", pdu=pdu):
+    for e in ctx.runner.target.run_op("smp", {"pdu": pdu}):  # runner.primitive("smp", ...)
         if e.kind == ev.PDU and e.src == ev.DEVICE and e.layer == "smp":
             out.append(decode_pdu(e) if e.data else smp.SMP.decode(e.data))
     return out
@@ -135,8 +140,8 @@ def pair(runner: Runner, p: Peer, opts: PairingOptions) -> str:
     if link is None:
         raise ProcedureFailed("not connected")
     model = p.model
-    ctx = _Ctx(runner, p, opts, bdaddr.to_bytes(link.peer_address),
-               bdaddr.TYPE_CODES[p.spec.address_type], bdaddr.to_bytes(link.device_address),
+    ctx = _Ctx(runner, p, opts, _address_octets(link.peer_address),
+               bdaddr.TYPE_CODES[p.spec.address_type], _address_octets(link.device_address),
                bdaddr.TYPE_CODES[p.seen.get(link.device_address, {}).get("address_type",
                                                                           "random")],
                link.device_address)

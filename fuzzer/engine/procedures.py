@@ -1,6 +1,7 @@
 """Scripted procedures of an honest central, expanded into primitive steps as they run.
 
-Each procedure acts through ``Runner.primitive`` only, so what it does is in the trace as the
+Each procedure acts through primitive steps only (``Runner.primitive``, or the target's
+``run_op`` for steps other than ``connect``), so what it does is in the trace as the
 PDUs that crossed the air, and it works on every target that has the capabilities it uses.
 """
 
@@ -153,7 +154,7 @@ _CHARACTERISTIC_LE = gatt.uuid_to_le(gatt.CHARACTERISTIC)
 
 def _att(runner: Runner, pdu: bytes) -> att.Decoded | None:
     """Send an ATT PDU; the device's answer (not a notification or indication), decoded."""
-    for e in runner.primitive("att", pdu=pdu):
+    for e in runner.target.run_op("att", {"pdu": pdu}):  # runner.primitive("att", pdu=pdu)
         if e.kind == ev.PDU and e.src == ev.DEVICE and e.layer == "att":
             # decoded once per PDU (the trace's decoding); an empty PDU decodes as truncated
             d = decode_pdu(e) if e.data else att.ATT.decode(e.data)

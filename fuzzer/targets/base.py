@@ -20,9 +20,12 @@ engine only generates steps a target can perform:
 from __future__ import annotations
 
 import inspect
+import random
+from _random import Random as _CoreRandom
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from hashlib import sha512
 from typing import Any
 
 from fuzzer.trace.events import Event, Link, Trace
@@ -61,13 +64,25 @@ class StepHandler:
     def check(self, args: dict[str, Any]) -> None:
         """Raise TypeError (naming the problem, as ``inspect`` does) if the handler cannot take
         these keyword arguments."""
-        if self.plain and self.accepted.issuperset(args):
-            for name in self.required:
-                if name not in args:
-                    break
-            else:
-                return
+        names = args.keys()
+        if not (self.plain and names <= self.accepted and self.required <= names):
+            self.explain(args)
+
+    def explain(self, args: dict[str, Any]) -> None:
+        """Raise the TypeError ``inspect`` gives when the handler cannot take ``args`` (the
+        slow path of ``check``, which callers may inline)."""
         inspect.signature(self.func).bind(None, **dict.fromkeys(args))
+
+
+def seeded_random(text: str) -> random.Random:
+    """``random.Random(text)``: the same generator, made without seeding's Python layers."""
+    # Random.seed's version 2 for a str (random.py): its UTF-8 octets followed by their SHA-512,
+    # as one big-endian integer, seed the Mersenne Twister; gauss() starts afresh.
+    octets = text.encode()
+    rng = random.Random.__new__(random.Random)
+    _CoreRandom.seed(rng, int.from_bytes(octets + sha512(octets).digest()))
+    rng.gauss_next = None
+    return rng
 
 
 class TargetError(RuntimeError):

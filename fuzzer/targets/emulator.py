@@ -15,6 +15,7 @@ The ``connect`` step's ``peer_address`` is the central's address on air; with
 from __future__ import annotations
 
 import random
+from functools import lru_cache
 from itertools import repeat
 from typing import Any
 
@@ -30,7 +31,14 @@ from fuzzer.emulator.device import Device
 from fuzzer.emulator.profile import DeviceProfile
 from fuzzer.protocol import address as bdaddr
 from fuzzer.protocol import l2cap, ll
-from fuzzer.targets.base import PRIMITIVES, Step, StepHandler, Target, TargetError
+from fuzzer.targets.base import (
+    PRIMITIVES,
+    Step,
+    StepHandler,
+    Target,
+    TargetError,
+    seeded_random,
+)
 from fuzzer.trace import events as ev
 from fuzzer.trace.describe import decode as decode_pdu
 from fuzzer.trace.events import Event, Link, Trace
@@ -45,6 +53,22 @@ _LAYER_BY_CID = {l2cap.CID_SMP: "smp", l2cap.CID_ATT: "att"}
 _LL_START_ENC_RSP = ll.LL_CONTROL.encode("LL_START_ENC_RSP")
 _LL_PAUSE_ENC_REQ = ll.LL_CONTROL.encode("LL_PAUSE_ENC_REQ")
 _LL_PAUSE_ENC_RSP = ll.LL_CONTROL.encode("LL_PAUSE_ENC_RSP")
+
+
+@lru_cache(maxsize=64)  # a device advertises the same data again and again
+def _local_name(adv_data: bytes) -> str:
+    """The name in advertising data: its last Complete or Shortened Local Name, or ""."""
+    name = ""
+    for ad_type, value in ll.ad_structures(adv_data):
+        if ad_type in (ll.COMPLETE_LOCAL_NAME, ll.SHORTENED_LOCAL_NAME):
+            name = value.decode("utf-8", "replace")
+    return name
+
+
+#: a device address in display form (a device advertises with the same one again and again)
+_address_text = lru_cache(maxsize=64)(bdaddr.from_bytes)
+#: a device address as on air (the same few again and again)
+_address_octets = lru_cache(maxsize=64)(bdaddr.to_bytes)
 
 
 def _parse_hex(value: Any, name: str, size: int | None = None) -> bytes:
@@ -127,7 +151,7 @@ class EmulatorTarget(Target):
     def rng(self) -> random.Random:
         """The radio's random source for this seed (made on first use: seeding is slow)."""
         if self._rng is None:
-            self._rng = random.Random(f"blefuzz-radio-{self.seed}")
+            self._rng = seeded_random(f"blefuzz-radio-{self.seed}")
         return self._rng
 
     @property
@@ -150,13 +174,16 @@ class EmulatorTarget(Target):
         return self.run_op(step.op, step.args)
 
     def run_op(self, op: str, args: dict[str, Any]) -> list[Event]:
-        spec = _STEP_SPECS.get(op)
-        if spec is None:
-            raise TargetError(f"the emulator target has no step {op!r}")
         try:
-            spec.check(args)
-        except TypeError as exc:
-            raise TargetError(f"step {op}: {exc}") from exc
+            spec = _STEP_SPECS[op]
+        except KeyError:
+            raise TargetError(f"the emulator target has no step {op!r}") from None
+        names = args.keys()  # spec.check(args), inlined: this runs for every PDU sent
+        if not (spec.plain and names <= spec.accepted and spec.required <= names):
+            try:
+                spec.explain(args)
+            except TypeError as exc:
+                raise TargetError(f"step {op}: {exc}") from exc
         events = self.trace.events
         start = len(events)
         self._t = self.device.clock.now
@@ -224,14 +251,10 @@ class EmulatorTarget(Target):
         if ll_dev is None or not ll_dev.advertising:
             self._record(ev.SCAN_EMPTY, ev.DEVICE, info={})
             return
-        name = ""
-        for ad_type, value in ll.ad_structures(ll_dev.adv_data):
-            if ad_type in (ll.COMPLETE_LOCAL_NAME, ll.SHORTENED_LOCAL_NAME):
-                name = value.decode("utf-8", "replace")
         self._record(ev.ADV, ev.DEVICE, "adv", ll_dev.adv_data, info={
-            "address": bdaddr.from_bytes(ll_dev.address),
+            "address": _address_text(ll_dev.address),
             "address_type": bdaddr.TYPE_NAMES[ll_dev.address_type],
-            "name": name, "pdu_type": "ADV_IND",
+            "name": _local_name(ll_dev.adv_data), "pdu_type": "ADV_IND",
         })
 
     def _op_connect(self, peer: str, peer_address: str, address: str,
@@ -239,8 +262,8 @@ class EmulatorTarget(Target):
         if self._conn is not None:
             raise TargetError("already connected; disconnect first")
         ll_dev = self.device.link_layer
-        target = bdaddr.to_bytes(address)
-        init = bdaddr.to_bytes(peer_address)
+        target = _address_octets(address)
+        init = _address_octets(peer_address)
         init_type = bdaddr.TYPE_CODES[peer_address_type]
         self.device.clock.advance(1_250)
         if ll_dev is None or not ll_dev.advertising or ll_dev.address != target:
@@ -305,15 +328,20 @@ class EmulatorTarget(Target):
 
     def _op_smp(self, pdu: Any) -> None:
         # the tester's procedures give octets: no parsing for them
-        self._send_l2cap(l2cap.CID_SMP, pdu if type(pdu) is bytes else _parse_hex(pdu, "pdu"))
+        self._send_l2cap(l2cap.CID_SMP, pdu if type(pdu) is bytes else _parse_hex(pdu, "pdu"),
+                         "smp")
 
     def _op_att(self, pdu: Any) -> None:
-        self._send_l2cap(l2cap.CID_ATT, pdu if type(pdu) is bytes else _parse_hex(pdu, "pdu"))
+        self._send_l2cap(l2cap.CID_ATT, pdu if type(pdu) is bytes else _parse_hex(pdu, "pdu"),
+                         "att")
 
     def _op_l2cap(self, cid: int, payload: Any) -> None:
-        self._send_l2cap(int(cid), _parse_hex(payload, "payload"))
+        cid = int(cid)
+        self._send_l2cap(cid, _parse_hex(payload, "payload"), _LAYER_BY_CID.get(cid))
 
-    def _send_l2cap(self, cid: int, payload: bytes) -> None:
+    def _send_l2cap(self, cid: int, payload: bytes, layer: str | None) -> None:
+        """Send ``payload`` on channel ``cid``; recorded as ``layer`` (None: as an L2CAP
+        frame)."""
         conn = self._conn
         if conn is None:
             raise TargetError("not connected")
@@ -323,7 +351,6 @@ class EmulatorTarget(Target):
             air: tuple[bytes, ...] = (channel.build(ll.LLID_START, frame),)  # one PDU (2.4)
         else:
             air = tuple(channel.build_l2cap(frame))
-        layer = _LAYER_BY_CID.get(cid)
         if layer is None:
             self._send_air(conn, air, "l2cap", frame)
         else:
@@ -420,11 +447,10 @@ class EmulatorTarget(Target):
         else:
             air_all = (air,)
         parsed = l2cap.parse(frame)
-        layer = None if parsed is None else _LAYER_BY_CID.get(parsed[0])
-        if layer is None:
-            self._record(ev.PDU, ev.DEVICE, "l2cap", frame, air_all)
+        if parsed is not None and parsed[0] in _LAYER_BY_CID:
+            self._record(ev.PDU, ev.DEVICE, _LAYER_BY_CID[parsed[0]], parsed[1], air_all)
         else:
-            self._record(ev.PDU, ev.DEVICE, layer, parsed[1], air_all)
+            self._record(ev.PDU, ev.DEVICE, "l2cap", frame, air_all)
 
     def _on_device_control(self, conn: _CentralLink, event: Event) -> None:
         """The central's link layer follows a control PDU the device sent."""
