@@ -43,7 +43,7 @@ class Mutator:
                count: int = 1) -> tuple[list[ProgramStep], list[str]]:
         """A mutated copy of ``steps`` (``other`` is a second program for splicing) and the
         names of the operators applied."""
-        out = [ProgramStep(s.op, dict(s.args), s.label) for s in steps]
+        out = list(steps)  # steps are shared with the original until an operator edits one
         applied = []
         for _ in range(count):
             name = self.rng.choices(self._names, cum_weights=self._cum_weights)[0]
@@ -52,6 +52,13 @@ class Mutator:
         return out[: self.max_steps], applied
 
     # --- field-aware ------------------------------------------------------------------------
+
+    @staticmethod
+    def _edit(steps: list[ProgramStep], i: int) -> ProgramStep:
+        """Step ``i`` as a copy of its own, to change in place (the original stays as it was)."""
+        s = steps[i]
+        steps[i] = s = ProgramStep(s.op, dict(s.args), s.label)
+        return s
 
     def _pdu_positions(self, steps: list[ProgramStep]) -> list[int]:
         return [i for i, s in enumerate(steps) if s.op in PDU_OPS and "pdu" in s.args]
@@ -71,7 +78,7 @@ class Mutator:
         fields = dict(dec.fields)
         name = self.rng.choice(sorted(kinds))
         fields[name] = field_value(self.rng, kinds[name])
-        steps[i].args["pdu"] = codec.encode(dec.name, **{
+        self._edit(steps, i).args["pdu"] = codec.encode(dec.name, **{
             k: v for k, v in fields.items() if k in kinds}).hex()
         return steps
 
@@ -92,7 +99,7 @@ class Mutator:
             raw[j] ^= 1 << self.rng.randrange(8)
         elif raw:
             raw[0] = self.rng.randrange(256)
-        steps[i].args["pdu"] = bytes(raw).hex()
+        self._edit(steps, i).args["pdu"] = bytes(raw).hex()
         return steps
 
     def _args(self, steps, other):
@@ -101,7 +108,7 @@ class Mutator:
                                                                  "encrypt", "wait")]
         if not positions:
             return self._insert(steps, other)
-        s = steps[self.rng.choice(positions)]
+        s = self._edit(steps, self.rng.choice(positions))
         if s.op == "pair":
             key = self.rng.choice(sorted(PAIR_OPTIONS))
             s.args[key] = self.rng.choice(PAIR_OPTIONS[key])
@@ -170,7 +177,7 @@ class Mutator:
         positions = [i for i, s in enumerate(steps) if "peer" in s.args]
         if not positions or len(self.peers) < 2:
             return self._insert(steps, other)
-        s = steps[self.rng.choice(positions)]
+        s = self._edit(steps, self.rng.choice(positions))
         s.args["peer"] = self.rng.choice([p for p in self.peers if p != s.args["peer"]])
         return steps
 
