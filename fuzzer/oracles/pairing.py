@@ -237,6 +237,22 @@ class PairingTracker:
         cls = type(monitor)
         self._plan = plan.after.get(cls) or plan.then(cls)
 
+    def like(self, monitors: list[PairingMonitor]) -> PairingTracker:
+        """A new tracker joined by ``monitors``: monitors of the classes that joined this one,
+        in the same order."""
+        tracker = PairingTracker()
+        tracker._plan = self._plan
+        tracker.monitors = monitors
+        links, held, ref = tracker.links, tracker.held, tracker._ref
+        slot = 0
+        for monitor in monitors:
+            monitor.slot = slot
+            monitor.links = links
+            monitor.held = held
+            monitor._tracker = ref
+            slot += 1
+        return tracker
+
     # --- bookkeeping ---
 
     def _state(self, event: Event) -> LinkState | None:
@@ -464,6 +480,7 @@ class PairingMonitor(Monitor):
         return self._tracker() if self._tracker is not None else None
 
     def subscribe(self, trace: Trace) -> None:
+        self.trace_ref = weakref.ref(trace)
         tracker = trace.shared.get(PairingTracker)
         (tracker if tracker is not None else PairingTracker.of(trace)).join(self)
         if self.EXTRA_KINDS:

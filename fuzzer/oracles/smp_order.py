@@ -137,8 +137,7 @@ class _Order:
 
 
 class SmpOrder(PairingMonitor):
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+    def start(self) -> None:
         self.support: list[Event] = []
 
     def _order(self, st: LinkState) -> _Order:
