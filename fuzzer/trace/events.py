@@ -115,6 +115,11 @@ class Event:
 
 _new_event = object.__new__
 
+#: (layer, octets) -> the PDU decoded (None: no codec reads it), filled by
+#: ``fuzzer.trace.describe.decode`` and shared by every trace: a fuzz campaign sends and gets the
+#: same PDUs again and again, and a PDU decoded before has its decoded form from the start.
+DECODED: dict[tuple[str | None, bytes], Any] = {}
+
 Spec = tuple[frozenset[str] | None, frozenset[str] | None, frozenset[str] | None]
 
 
@@ -181,10 +186,12 @@ class Trace:
     wants, so the fuzz loop calls each monitor only for what concerns it; a listener that has
     nothing to do for a while may be muted (:meth:`mute`)."""
 
-    __slots__ = ("events", "step", "_listeners", "_routing", "_routes", "shared", "__weakref__")
+    __slots__ = ("events", "step", "_listeners", "_routing", "_routes", "_next_seq", "shared",
+                 "__weakref__")
 
     def __init__(self) -> None:
         self.events: list[Event] = []
+        self._next_seq = 0  # len(self.events), kept: this saves a call per event
         self.step = -1
         #: listeners' shared helpers, by key (e.g. one pairing tracker for every pairing monitor)
         self.shared: dict[Any, Any] = {}
@@ -241,7 +248,8 @@ class Trace:
     ) -> Event:
         # Event(...) spelled out: this runs for every PDU of the fuzz loop, so it saves the call
         ev = _new_event(Event)
-        ev.seq = len(self.events)
+        ev.seq = seq = self._next_seq
+        self._next_seq = seq + 1
         ev.t = t
         ev.kind = kind
         ev.src = src
@@ -251,7 +259,7 @@ class Trace:
         ev.link = link
         ev.info = info
         ev.step = self.step
-        ev.memo = None
+        ev.memo = DECODED.get((layer, data)) if kind == PDU else None
         self.events.append(ev)
         try:
             route = self._routes[(kind, layer, src)]
