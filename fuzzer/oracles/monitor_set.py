@@ -45,6 +45,7 @@ class MonitorSet:
         self.ids = [inv.id for inv in invariants]
         self.prepared = [Prepared(inv.monitor, inv.id, inv.params, context)
                          for inv in invariants]
+        self.size = len(self.prepared)
         self._plan: _Plan | None = None
 
     def matches(self, invariants: list[Invariant], context: dict[str, Any]) -> bool:
@@ -53,13 +54,12 @@ class MonitorSet:
 
     def subscribe(self, trace: Trace) -> list[tuple[str, Monitor]]:
         """Fresh monitors, subscribed to ``trace`` (which has no subscriptions yet), by id."""
-        monitors = []
-        for p in self.prepared:  # p.new(), spelled out: this runs once per fuzz program
-            m = _new(p.cls)
+        monitors: list[Any] = [None] * self.size
+        for i, p in enumerate(self.prepared):  # p.new(), spelled out: runs once per program
+            m = monitors[i] = _new(p.cls)
             m.__dict__.update(p.settings)
             m.violations = []
             m.start()
-            monitors.append(m)
         plan = self._plan
         if plan is None:
             for m in monitors:

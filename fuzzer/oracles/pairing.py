@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import weakref
 from collections import defaultdict
+from types import MethodType
 from typing import Any
 
 from fuzzer.oracles.base import Monitor
@@ -223,7 +224,8 @@ class PairingTracker:
             trace.subscribe(tracker._smp, _PDU, _SMP)
             trace.subscribe(tracker._att, _PDU, _ATT)
             trace.subscribe(tracker._key, _KEY)
-            trace.subscribe(tracker._link_event, _LINK_EVENTS)
+            for kind, handler in _LINK_HANDLERS.items():
+                trace.subscribe(MethodType(handler, tracker), frozenset({kind}))
         return tracker
 
     def join(self, monitor: PairingMonitor) -> None:
@@ -373,7 +375,10 @@ class PairingTracker:
             hook(mons[i], st, event)
 
     def _key(self, event: Event) -> None:
-        st = self._state(event)
+        link = event.link
+        st = self.current
+        if link is not None and (st is None or st.link is not link):
+            st = self._state(event)  # another link than the last event's
         info = event.info or {}
         key = None
         if info.get("type") in ("STK", "LTK"):
@@ -383,7 +388,10 @@ class PairingTracker:
             hook(mons[i], st, event, key)
 
     def _encryption(self, event: Event) -> None:
-        st = self._state(event)
+        link = event.link
+        st = self.current
+        if link is not None and (st is None or st.link is not link):
+            st = self._state(event)  # another link than the last event's
         info = event.info or {}
         if st is not None and st.pairing is not None:
             st.pairing.note(event)
@@ -393,7 +401,10 @@ class PairingTracker:
             hook(mons[i], st, event, state, ltk)
 
     def _bond(self, event: Event) -> None:
-        st = self._state(event)
+        link = event.link
+        st = self.current
+        if link is not None and (st is None or st.link is not link):
+            st = self._state(event)  # another link than the last event's
         key = self._hold((event.info or {}).get("ltk"), event, st)
         mons = self.monitors
         for hook, i in self._plan.hooks["on_bond"]:
@@ -412,7 +423,10 @@ class PairingTracker:
             hook(mons[i], st, event)
 
     def _disconnect(self, event: Event) -> None:
-        st = self._state(event)
+        link = event.link
+        st = self.current
+        if link is not None and (st is None or st.link is not link):
+            st = self._state(event)  # another link than the last event's
         if st is not None:
             if st.pairing is not None:
                 self._end_pairing(st)
