@@ -77,19 +77,20 @@ def walk(events: list[Event]) -> tuple[set[tuple[str, str, str]], int]:
     answer: tuple[str, ...] = ()  # the names of the device's answer, in order
     names = _PDU_NAMES
     kinds = _ANSWER_KINDS
+    PDU, TESTER, DISCONNECT = ev.PDU, ev.TESTER, ev.DISCONNECT  # noqa: N806 - the loop's constants
 
     for e in events:
         kind = e.kind
-        if kind == ev.PDU:
+        if kind == PDU:
             try:
                 name, phase = names[(e.layer, e.data)]
             except KeyError:
                 name, phase = _pdu_name(e)
-            tester_action = e.src == ev.TESTER
+            tester_action = e.src == TESTER
         else:
-            tester_action = kind in _ACTIONS or (kind == ev.DISCONNECT and e.src == ev.TESTER)
+            tester_action = kind in _ACTIONS or (kind == DISCONNECT and e.src == TESTER)
         if tester_action:
-            if kind != ev.DISCONNECT:
+            if kind != DISCONNECT:
                 steps += 1
             if action is not None:
                 try:
@@ -99,14 +100,14 @@ def walk(events: list[Event]) -> tuple[set[tuple[str, str, str]], int]:
             if changed:
                 state = f"{link}|{mode}|{smp_phase}|{'b' if device in bonded else '-'}"
                 changed = False
-            action = name if kind == ev.PDU else kind
+            action = name if kind == PDU else kind
             answer = ()
-        elif kind == ev.PDU:
+        elif kind == PDU:
             answer += (name,)
         elif kind in _ANSWERS:
             answer += (f"{kind}:{(e.info or {}).get('state', '')}",)
         # the state after this event
-        if kind == ev.PDU:
+        if kind == PDU:
             if phase is not None and e.layer == "smp":
                 smp_phase = phase
                 changed = True
@@ -117,7 +118,7 @@ def walk(events: list[Event]) -> tuple[set[tuple[str, str, str]], int]:
             link, smp_phase = "up", "-"
             device = e.info.get("peripheral_address", "")
             changed = True
-        elif kind == ev.DISCONNECT or kind == ev.RESET:
+        elif kind == DISCONNECT or kind == ev.RESET:
             link, smp_phase = "down", "-"
             changed = True
         elif kind == ev.ENCRYPTION:
