@@ -141,23 +141,30 @@ class Prepared:
     """Makes fresh monitors of one invariant: its params and the context are read once, when
     prepared, instead of once per monitor."""
 
-    __slots__ = ("cls", "settings")
+    __slots__ = ("cls", "invariant_id", "params", "context", "settings")
 
     def __init__(self, cls: type[Monitor], invariant_id: str, params: dict[str, Any] | None,
                  context: dict[str, Any] | None) -> None:
         monitor = _new(cls)
-        monitor.invariant_id = invariant_id
-        monitor.params = params or {}
-        monitor.context = context or {}
+        monitor.invariant_id = self.invariant_id = invariant_id
+        monitor.params = self.params = params or {}
+        monitor.context = self.context = context or {}
         monitor.configure()
         self.cls = cls
-        #: what ``configure`` set (with the id, params and context), for every new monitor
-        self.settings = dict(vars(monitor))
+        #: what ``configure`` set, as (attribute, value), for every new monitor
+        self.settings = tuple((k, v) for k, v in vars(monitor).items()
+                              if k not in ("invariant_id", "params", "context"))
 
     def new(self) -> Monitor:
         """A monitor that saw no event, as ``cls(invariant_id, params, context)`` makes it."""
+        # attribute by attribute, in __init__'s order: a monitor's __dict__ left alone keeps
+        # its attributes quick to read (CPython's inline values)
         monitor = _new(self.cls)
-        monitor.__dict__.update(self.settings)
+        monitor.invariant_id = self.invariant_id
+        monitor.params = self.params
+        monitor.context = self.context
+        for name, value in self.settings:
+            setattr(monitor, name, value)
         monitor.violations = []
         monitor.start()
         return monitor

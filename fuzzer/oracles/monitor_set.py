@@ -57,7 +57,11 @@ class MonitorSet:
         monitors: list[Any] = [None] * self.size
         for i, p in enumerate(self.prepared):  # p.new(), spelled out: runs once per program
             m = monitors[i] = _new(p.cls)
-            m.__dict__.update(p.settings)
+            m.invariant_id = p.invariant_id
+            m.params = p.params
+            m.context = p.context
+            for name, value in p.settings:
+                setattr(m, name, value)
             m.violations = []
             m.start()
         plan = self._plan
