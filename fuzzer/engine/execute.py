@@ -11,6 +11,7 @@ from fuzzer.engine.program import Program
 from fuzzer.engine.runner import Runner
 from fuzzer.oracles.base import Violation
 from fuzzer.oracles.invariants import Invariant
+from fuzzer.oracles.monitor_set import MonitorSet
 from fuzzer.targets.base import Target, TargetError
 from fuzzer.trace import events as ev
 from fuzzer.trace.events import Trace
@@ -50,18 +51,26 @@ def count_steps(trace: Trace) -> int:
     return steps
 
 
+_last_set: MonitorSet | None = None
+
+
+def _monitor_set(invariants: list[Invariant], context: dict[str, Any]) -> MonitorSet:
+    """The monitor set of ``invariants`` and ``context`` (the fuzz loop's are the same for
+    every program)."""
+    global _last_set
+    monitor_set = _last_set
+    if monitor_set is None or not monitor_set.matches(invariants, context):
+        monitor_set = _last_set = MonitorSet(invariants, context)
+    return monitor_set
+
+
 def execute(target: Target, program: Program, invariants: list[Invariant],
             central_models: dict[str, CentralModel], seed: int,
             context: dict[str, Any] | None = None, feedback: bool = True) -> ProgramRun:
     """Reset the target with ``seed``, run ``program``, judge every invariant."""
     target.reset(seed)
     trace = Trace()
-    context = context or {}
-    monitors = []
-    for inv in invariants:
-        m = inv.monitor(inv.id, inv.params, context)  # inv.new_monitor(context), inlined
-        m.subscribe(trace)
-        monitors.append((inv.id, m))
+    monitors = _monitor_set(invariants, context or {}).subscribe(trace) if invariants else []
     runner = Runner(target, central_models, seed, trace)
     run = ProgramRun(trace)
     try:

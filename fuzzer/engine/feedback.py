@@ -44,14 +44,27 @@ def _pdu_name(event: Event) -> tuple[str, str | None]:
     return named
 
 
-def _answer(answer: set[str]) -> str:
-    return ",".join(sorted(answer)) or "silence"
+#: the device's answer to a step, as the names in the order they came -> the answer kind
+#: (the set of names, sorted, comma-separated; "silence" when empty), for all programs alike
+_ANSWER_KINDS: dict[tuple[str, ...], str] = {}
+_ANSWER_KINDS_CAP = 1 << 16
+
+
+def _answer(answer: tuple[str, ...]) -> str:
+    """The answer kind of the names the device answered with, in order."""
+    kind = _ANSWER_KINDS.get(answer)
+    if kind is None:
+        kind = ",".join(sorted(set(answer))) or "silence"
+        if len(_ANSWER_KINDS) >= _ANSWER_KINDS_CAP:
+            _ANSWER_KINDS.clear()
+        _ANSWER_KINDS[answer] = kind
+    return kind
 
 
 def walk(events: list[Event]) -> tuple[set[tuple[str, str, str]], int]:
     """Every (state before, tester action, device answer) the events show, and the number of
     steps (tester PDUs, connection attempts and power cycles; see ``execute.count_steps``)."""
-    out: set[tuple[str, str, str]] = set()
+    out: dict[tuple[str, str, str], None] = {}  # a set, filled without a call per action
     steps = 0
     link = "down"
     mode = "?"
@@ -61,35 +74,40 @@ def walk(events: list[Event]) -> tuple[set[tuple[str, str, str]], int]:
     state = "down|?|-|-"
     changed = False  # whether state must be rebuilt before the next action
     action: str | None = None
-    answer: set[str] = set()
+    answer: tuple[str, ...] = ()  # the names of the device's answer, in order
     names = _PDU_NAMES
+    kinds = _ANSWER_KINDS
+    PDU, TESTER, DISCONNECT = ev.PDU, ev.TESTER, ev.DISCONNECT  # noqa: N806 - the loop's constants
 
     for e in events:
         kind = e.kind
-        if kind == ev.PDU:
+        if kind == PDU:
             try:
                 name, phase = names[(e.layer, e.data)]
             except KeyError:
                 name, phase = _pdu_name(e)
-            tester_action = e.src == ev.TESTER
+            tester_action = e.src == TESTER
         else:
-            tester_action = kind in _ACTIONS or (kind == ev.DISCONNECT and e.src == ev.TESTER)
+            tester_action = kind in _ACTIONS or (kind == DISCONNECT and e.src == TESTER)
         if tester_action:
-            if kind != ev.DISCONNECT:
+            if kind != DISCONNECT:
                 steps += 1
             if action is not None:
-                out.add((state, action, ",".join(sorted(answer)) or "silence"))
+                try:
+                    out[(state, action, kinds[answer])] = None
+                except KeyError:
+                    out[(state, action, _answer(answer))] = None
             if changed:
                 state = f"{link}|{mode}|{smp_phase}|{'b' if device in bonded else '-'}"
                 changed = False
-            action = name if kind == ev.PDU else kind
-            answer = set()
-        elif kind == ev.PDU:
-            answer.add(name)
+            action = name if kind == PDU else kind
+            answer = ()
+        elif kind == PDU:
+            answer += (name,)
         elif kind in _ANSWERS:
-            answer.add(f"{kind}:{(e.info or {}).get('state', '')}")
+            answer += (f"{kind}:{(e.info or {}).get('state', '')}",)
         # the state after this event
-        if kind == ev.PDU:
+        if kind == PDU:
             if phase is not None and e.layer == "smp":
                 smp_phase = phase
                 changed = True
@@ -100,7 +118,7 @@ def walk(events: list[Event]) -> tuple[set[tuple[str, str, str]], int]:
             link, smp_phase = "up", "-"
             device = e.info.get("peripheral_address", "")
             changed = True
-        elif kind == ev.DISCONNECT or kind == ev.RESET:
+        elif kind == DISCONNECT or kind == ev.RESET:
             link, smp_phase = "down", "-"
             changed = True
         elif kind == ev.ENCRYPTION:
@@ -115,8 +133,8 @@ def walk(events: list[Event]) -> tuple[set[tuple[str, str, str]], int]:
             bonded.add(e.info.get("connection_address", ""))
             changed = True
     if action is not None:
-        out.add((state, action, _answer(answer)))
-    return out, steps
+        out[(state, action, _answer(answer))] = None
+    return set(out), steps
 
 
 def transitions(events: list[Event]) -> set[tuple[str, str, str]]:

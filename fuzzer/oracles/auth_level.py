@@ -64,10 +64,11 @@ class AuthLevel(PairingMonitor):
     EXTRA_KINDS = frozenset({ev.ADV})
     OTHER_KEYS = False
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+    def configure(self) -> None:
         declared = self.context.get("authenticated_characteristics", []) or []
         self.required_uuids = {k for k in map(uuid_key, declared) if k is not None}
+
+    def start(self) -> None:
         self.key_auth: dict[bytes, bool] = {}
         self.adv_name: dict[str, str] = {}
         self.required_handles: dict[tuple, Event] = {}  # refused for lack of authentication

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from fuzzer.trace.describe import evidence_event
-from fuzzer.trace.events import Event
+from fuzzer.trace.events import Event, Trace
 
 PASS, FAIL, INCONCLUSIVE, ERROR = "pass", "fail", "inconclusive", "error"
 
@@ -58,16 +60,42 @@ class Monitor:
         super().__init_subclass__(**kwargs)
         cls.ENDS_QUIETLY = cls.close is Monitor.close and cls.finish is Monitor.finish
 
-    def subscribe(self, trace) -> None:
+    #: the trace this monitor listens to, once subscribed (weakly: the trace holds the
+    #: monitor's listeners)
+    trace_ref: weakref.ref[Trace] | None = None
+
+    def subscribe(self, trace: Trace) -> None:
         """Listen to ``trace`` for the events this monitor reads."""
+        self.trace_ref = weakref.ref(trace)
         trace.subscribe(self.observe, self.KINDS, self.LAYERS)
+
+    def mute(self, listener: Callable[[Event], None]) -> None:
+        """Stop calling ``listener`` (one of this monitor's, subscribed) until :meth:`unmute`."""
+        trace = self.trace_ref() if self.trace_ref is not None else None
+        if trace is not None:
+            trace.mute(listener)
+
+    def unmute(self, listener: Callable[[Event], None]) -> None:
+        """Call ``listener`` again for the events it subscribed to."""
+        trace = self.trace_ref() if self.trace_ref is not None else None
+        if trace is not None:
+            trace.unmute(listener)
 
     def __init__(self, invariant_id: str, params: dict[str, Any] | None = None,
                  context: dict[str, Any] | None = None) -> None:
         self.invariant_id = invariant_id
         self.params = params or {}
         self.context = context or {}
+        self.configure()
         self.violations: list[Violation] = []
+        self.start()
+
+    def configure(self) -> None:
+        """Read the monitor's settings from :attr:`params` and :attr:`context` (once per
+        invariant: see :class:`Prepared`)."""
+
+    def start(self) -> None:
+        """Set the state of a monitor that saw no event yet (besides :attr:`violations`)."""
 
     def observe(self, event: Event) -> None:  # pragma: no cover - interface
         raise NotImplementedError
@@ -104,3 +132,39 @@ class Monitor:
 
     def violate(self, message: str, step: int, events: list[Event], signature: str = "") -> None:
         self.violations.append(Violation(message, step, list(events), signature or message))
+
+
+_new = object.__new__
+
+
+class Prepared:
+    """Makes fresh monitors of one invariant: its params and the context are read once, when
+    prepared, instead of once per monitor."""
+
+    __slots__ = ("cls", "invariant_id", "params", "context", "settings")
+
+    def __init__(self, cls: type[Monitor], invariant_id: str, params: dict[str, Any] | None,
+                 context: dict[str, Any] | None) -> None:
+        monitor = _new(cls)
+        monitor.invariant_id = self.invariant_id = invariant_id
+        monitor.params = self.params = params or {}
+        monitor.context = self.context = context or {}
+        monitor.configure()
+        self.cls = cls
+        #: what ``configure`` set, as (attribute, value), for every new monitor
+        self.settings = tuple((k, v) for k, v in vars(monitor).items()
+                              if k not in ("invariant_id", "params", "context"))
+
+    def new(self) -> Monitor:
+        """A monitor that saw no event, as ``cls(invariant_id, params, context)`` makes it."""
+        # attribute by attribute, in __init__'s order: a monitor's __dict__ left alone keeps
+        # its attributes quick to read (CPython's inline values)
+        monitor = _new(self.cls)
+        monitor.invariant_id = self.invariant_id
+        monitor.params = self.params
+        monitor.context = self.context
+        for name, value in self.settings:
+            setattr(monitor, name, value)
+        monitor.violations = []
+        monitor.start()
+        return monitor

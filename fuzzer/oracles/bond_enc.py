@@ -8,6 +8,8 @@ that peer to that address starts a bonded reconnection; the encryption procedure
 
 from __future__ import annotations
 
+import weakref
+
 from fuzzer.oracles.base import INCONCLUSIVE, PASS, Monitor, Verdict
 from fuzzer.trace import events as ev
 from fuzzer.trace.events import Event
@@ -17,14 +19,24 @@ class BondedReconnection(Monitor):
     KINDS = frozenset({ev.BOND, ev.ADV, ev.CONNECT, ev.PDU, ev.ENCRYPTION, ev.DISCONNECT})
     LAYERS = frozenset({"ll"})
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+    def start(self) -> None:
         self.bonds: dict[tuple[str, str], str] = {}  # (peer, device address) -> LTK hex
         self.adv: dict[str, Event] = {}  # device address -> last ADV seen
         self.open: dict[str, object] | None = None
         self.passed: list[Event] = []
         self.checked = 0
         self.unexercised = 0
+
+    #: the events that matter only while a bonded reconnection is open
+    _CASE_KINDS = frozenset({ev.PDU, ev.ENCRYPTION, ev.DISCONNECT})
+
+    def subscribe(self, trace) -> None:
+        """Listen to BOND, ADV and CONNECT events, and while a bonded reconnection is open to
+        LL PDUs, ENCRYPTION and DISCONNECT events."""
+        self.trace_ref = weakref.ref(trace)
+        trace.subscribe(self.observe, frozenset({ev.BOND, ev.ADV, ev.CONNECT}))
+        trace.subscribe(self.on_case, self._CASE_KINDS, self.LAYERS)
+        trace.mute(self.on_case)
 
     def observe(self, event: Event) -> None:
         kind = event.kind
@@ -39,26 +51,42 @@ class BondedReconnection(Monitor):
         elif kind == ev.CONNECT:
             info = event.info
             ltk = self.bonds.get((info["peer"], info["peripheral_address"]))
-            self.open = None
             if ltk is not None:
-                self.open = {"ltk": ltk, "connect": event, "step": event.step, "pdus": [],
-                             "attempted": False, "adv": self.adv.get(info["peripheral_address"])}
+                self._open({"ltk": ltk, "connect": event, "step": event.step, "pdus": [],
+                            "attempted": False, "adv": self.adv.get(info["peripheral_address"])})
+            else:
+                self._open(None)
         elif self.open is not None:
-            case = self.open
-            if kind == ev.PDU and event.layer == "ll":
-                case["pdus"].append(event)
-            elif kind == ev.ENCRYPTION and event.info.get("ltk") == case["ltk"]:
-                case["attempted"] = True
-                if event.info.get("state") == "on":
-                    self.checked += 1
-                    self.passed.append(event)
-                    self.open = None
-                elif event.info.get("state") == "failed":
-                    self._fail(case, event)
-            elif kind == ev.DISCONNECT:
-                if not case["attempted"]:
-                    self.unexercised += 1
-                self.open = None
+            self.on_case(event)
+
+    def _open(self, case: dict[str, object] | None) -> None:
+        """Start following ``case`` (None: no reconnection case is open)."""
+        was_open = self.open is not None
+        self.open = case
+        if was_open != (case is not None):
+            if case is None:
+                self.mute(self.on_case)
+            else:
+                self.unmute(self.on_case)
+
+    def on_case(self, event: Event) -> None:
+        """An LL PDU, ENCRYPTION or DISCONNECT event while a reconnection case is open."""
+        case = self.open
+        kind = event.kind
+        if kind == ev.PDU and event.layer == "ll":
+            case["pdus"].append(event)
+        elif kind == ev.ENCRYPTION and event.info.get("ltk") == case["ltk"]:
+            case["attempted"] = True
+            if event.info.get("state") == "on":
+                self.checked += 1
+                self.passed.append(event)
+                self._open(None)
+            elif event.info.get("state") == "failed":
+                self._fail(case, event)
+        elif kind == ev.DISCONNECT:
+            if not case["attempted"]:
+                self.unexercised += 1
+            self._open(None)
 
     def _fail(self, case: dict, event: Event) -> None:
         self.checked += 1
@@ -75,7 +103,7 @@ class BondedReconnection(Monitor):
                f"failed: {via + ' ' if via else ''}{reason}")
         self.violate(msg, case["step"], [connect, *case["pdus"], event],
                      signature=f"{via}:{event.info.get('reason')}")
-        self.open = None
+        self._open(None)
 
     def verdict(self) -> Verdict:
         if self.violations:

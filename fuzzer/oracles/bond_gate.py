@@ -32,11 +32,12 @@ class EncryptedAttributeGate(Monitor):
     KINDS = frozenset({ev.ADV, ev.CONNECT, ev.PDU})
     LAYERS = frozenset({"att"})
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+    def configure(self) -> None:
         declared = self.context.get("protected_characteristics", []) or []
         self.protected_uuids = {_on_air(u) if isinstance(u, (str, int)) else gatt.uuid_to_le(u)
                                 for u in declared}
+
+    def start(self) -> None:
         # (device address, adv name) identifies one GATT database (application or bootloader)
         self.protected_handles: dict[tuple, Event] = {}
         self.uuid_of: dict[tuple, bytes] = {}

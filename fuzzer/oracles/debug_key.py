@@ -26,9 +26,10 @@ class DebugKey(PairingMonitor):
     TESTER_SMP = DEVICE_SMP = frozenset({"Pairing Public Key", "Encryption Information"})
     OTHER_KEYS = False
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+    def configure(self) -> None:
         self.debug_mode = bool(self.context.get("debug_mode", False))
+
+    def start(self) -> None:
         # key -> (the link it was made on, the debug public key PDU, the event that held it)
         self.debug_keys: dict[bytes, tuple[LinkState, Event, Event]] = {}
         self.support: list[Event] = []

@@ -35,8 +35,7 @@ _GATE = {True: "Pairing DHKey Check", False: "Pairing Random"}
 class DhkeyFirst(PairingMonitor):
     DEVICE_SMP = KEY_DISTRIBUTION | {"Pairing DHKey Check", "Pairing Random", "Pairing Failed"}
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+    def start(self) -> None:
         self.support: list[Event] = []
 
     def _support(self, event: Event) -> None:

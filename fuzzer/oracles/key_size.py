@@ -41,10 +41,11 @@ class KeySize(PairingMonitor):
     DEVICE_SMP = frozenset({"Pairing Response", "Encryption Information"})
     OTHER_KEYS = False
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+    def configure(self) -> None:
         lo = self.context.get("min_key_size", self.params.get("min_key_size", _MIN))
         self.min_size = lo if isinstance(lo, int) and _MIN <= lo <= _MAX else _MIN
+
+    def start(self) -> None:
         self.sizes: dict[bytes, int] = {}  # key -> the size it was negotiated with
         self.support: list[Event] = []
 

@@ -26,8 +26,7 @@ class Liveness(Monitor):
     KINDS = frozenset({ev.PDU, ev.DISCONNECT, ev.CONNECT, ev.STEP, ev.SCAN_EMPTY, ev.ADV,
                        ev.ENCRYPTION})
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+    def start(self) -> None:
         self.pending: Event | None = None
         self.last_smp_t: int | None = None  # the last SMP PDU on this link
         self.ll_procedure_open = False  # an encryption start or pause the tester began

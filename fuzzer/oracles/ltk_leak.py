@@ -8,6 +8,8 @@ payload for keys that belong to a peer other than the one on the link.
 
 from __future__ import annotations
 
+import weakref
+
 from fuzzer.oracles.base import PASS, Monitor, Verdict
 from fuzzer.trace import events as ev
 from fuzzer.trace.events import Event
@@ -18,11 +20,12 @@ class LtkLeak(Monitor):
 
     def subscribe(self, trace) -> None:
         """Listen to the KEY and BOND events and to the device's PDUs."""
+        self.trace_ref = weakref.ref(trace)
         trace.subscribe(self.observe, frozenset({ev.KEY, ev.BOND}))
-        trace.subscribe(self.observe, frozenset({ev.PDU}), sources=frozenset({ev.DEVICE}))
+        trace.subscribe(self.on_device_pdu, frozenset({ev.PDU}), sources=frozenset({ev.DEVICE}))
+        trace.mute(self.on_device_pdu)  # until a key is held
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+    def start(self) -> None:
         self.owner: dict[bytes, tuple[str, Event]] = {}  # key (on-air order) -> (peer, event)
         self.patterns: list[tuple[bytes, bytes]] = []  # (pattern, key)
         self.checked = 0
@@ -31,6 +34,8 @@ class LtkLeak(Monitor):
         key = bytes.fromhex(value_hex)
         if len(key) != 16 or not any(key) or key in self.owner:
             return
+        if not self.owner:
+            self.unmute(self.on_device_pdu)
         self.owner[key] = (peer, event)
         self.patterns.append((key, key))
         self.patterns.append((key[::-1], key))
@@ -42,14 +47,18 @@ class LtkLeak(Monitor):
         elif kind == ev.BOND:
             self._hold(event.info["peer"], event.info["ltk"], event)
         elif kind == ev.PDU and event.src == ev.DEVICE and self.patterns:
-            self.checked += 1
-            # one search per key in all the octets first: a hit (or a key across two of them)
-            # is then looked at closely
-            octets = b"".join((*event.air, event.data))
-            for pattern, _key in self.patterns:
-                if pattern in octets:
-                    self._search(event)
-                    return
+            self.on_device_pdu(event)
+
+    def on_device_pdu(self, event: Event) -> None:
+        """A device PDU, once a key is held: searched for every held key."""
+        self.checked += 1
+        # one search per key in all the octets first: a hit (or a key across two of them)
+        # is then looked at closely
+        octets = b"".join((*event.air, event.data))
+        for pattern, _key in self.patterns:
+            if pattern in octets:
+                self._search(event)
+                return
 
     def _search(self, event: Event) -> None:
         """Record a held key in the device PDU's air octets, or another peer's key in its

@@ -47,9 +47,10 @@ class NoDowngrade(PairingMonitor):
     DEVICE_SMP = frozenset({"Pairing Failed"})
     OTHER_KEYS = False
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+    def configure(self) -> None:
         self.allowed = bool(self.context.get("allow_downgrade", False))
+
+    def start(self) -> None:
         self.bonds: dict[tuple[str, str], tuple[Strength, Event]] = {}
         self.key_strength: dict[bytes, tuple[Strength, Event]] = {}
         self.support: list[Event] = []

@@ -41,8 +41,7 @@ class NoReflection(PairingMonitor):
     TESTER_SMP = frozenset({"Pairing Public Key", "Pairing Confirm", "Pairing Random"})
     DEVICE_SMP = TESTER_SMP | {"Pairing Failed", "Pairing DHKey Check"} | KEY_DISTRIBUTION
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+    def start(self) -> None:
         self.device_x: dict[bytes, Event] = {}
         self.device_values: dict[bytes, Event] = {}  # confirm and random values
         self.support: list[Event] = []

@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import weakref
 from collections import defaultdict
+from types import MethodType
 from typing import Any
 
 from fuzzer.oracles.base import Monitor
@@ -223,7 +224,8 @@ class PairingTracker:
             trace.subscribe(tracker._smp, _PDU, _SMP)
             trace.subscribe(tracker._att, _PDU, _ATT)
             trace.subscribe(tracker._key, _KEY)
-            trace.subscribe(tracker._link_event, _LINK_EVENTS)
+            for kind, handler in _LINK_HANDLERS.items():
+                trace.subscribe(MethodType(handler, tracker), frozenset({kind}))
         return tracker
 
     def join(self, monitor: PairingMonitor) -> None:
@@ -236,6 +238,22 @@ class PairingTracker:
         self.monitors.append(monitor)
         cls = type(monitor)
         self._plan = plan.after.get(cls) or plan.then(cls)
+
+    def like(self, monitors: list[PairingMonitor]) -> PairingTracker:
+        """A new tracker joined by ``monitors``: monitors of the classes that joined this one,
+        in the same order."""
+        tracker = PairingTracker()
+        tracker._plan = self._plan
+        tracker.monitors = monitors
+        links, held, ref = tracker.links, tracker.held, tracker._ref
+        slot = 0
+        for monitor in monitors:
+            monitor.slot = slot
+            monitor.links = links
+            monitor.held = held
+            monitor._tracker = ref
+            slot += 1
+        return tracker
 
     # --- bookkeeping ---
 
@@ -357,7 +375,10 @@ class PairingTracker:
             hook(mons[i], st, event)
 
     def _key(self, event: Event) -> None:
-        st = self._state(event)
+        link = event.link
+        st = self.current
+        if link is not None and (st is None or st.link is not link):
+            st = self._state(event)  # another link than the last event's
         info = event.info or {}
         key = None
         if info.get("type") in ("STK", "LTK"):
@@ -367,7 +388,10 @@ class PairingTracker:
             hook(mons[i], st, event, key)
 
     def _encryption(self, event: Event) -> None:
-        st = self._state(event)
+        link = event.link
+        st = self.current
+        if link is not None and (st is None or st.link is not link):
+            st = self._state(event)  # another link than the last event's
         info = event.info or {}
         if st is not None and st.pairing is not None:
             st.pairing.note(event)
@@ -377,7 +401,10 @@ class PairingTracker:
             hook(mons[i], st, event, state, ltk)
 
     def _bond(self, event: Event) -> None:
-        st = self._state(event)
+        link = event.link
+        st = self.current
+        if link is not None and (st is None or st.link is not link):
+            st = self._state(event)  # another link than the last event's
         key = self._hold((event.info or {}).get("ltk"), event, st)
         mons = self.monitors
         for hook, i in self._plan.hooks["on_bond"]:
@@ -396,7 +423,10 @@ class PairingTracker:
             hook(mons[i], st, event)
 
     def _disconnect(self, event: Event) -> None:
-        st = self._state(event)
+        link = event.link
+        st = self.current
+        if link is not None and (st is None or st.link is not link):
+            st = self._state(event)  # another link than the last event's
         if st is not None:
             if st.pairing is not None:
                 self._end_pairing(st)
@@ -464,6 +494,7 @@ class PairingMonitor(Monitor):
         return self._tracker() if self._tracker is not None else None
 
     def subscribe(self, trace: Trace) -> None:
+        self.trace_ref = weakref.ref(trace)
         tracker = trace.shared.get(PairingTracker)
         (tracker if tracker is not None else PairingTracker.of(trace)).join(self)
         if self.EXTRA_KINDS:

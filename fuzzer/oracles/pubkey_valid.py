@@ -46,8 +46,7 @@ class PubkeyValid(PairingMonitor):
     TESTER_SMP = frozenset({"Pairing Public Key"})
     DEVICE_SMP: frozenset[str] = frozenset()  # watches a link once a bad key was sent on it
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+    def start(self) -> None:
         self.support: list[Event] = []
         self.orphan: dict[int, Pairing] = {}  # conn_id -> pairing without a Pairing Request
 

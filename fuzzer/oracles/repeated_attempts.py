@@ -27,13 +27,14 @@ AUTHENTICATION_FAILURES = frozenset({
 class RepeatedAttempts(PairingMonitor):
     DEVICE_SMP = frozenset({"Pairing Failed"})  # and every PDU on a link with a retry
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+    def configure(self) -> None:
         window = self.context.get("window_s", self.params.get("window_s", 2.0))
         try:
             self.window_us = int(float(window) * 1_000_000)
         except (TypeError, ValueError):
             self.window_us = 2_000_000
+
+    def start(self) -> None:
         # peer -> the device's last authentication failure and its reason
         self.failures: dict[str, tuple[Event, int]] = {}
         self.support: list[Event] = []

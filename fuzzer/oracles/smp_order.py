@@ -109,6 +109,12 @@ SC_METHOD_STATES: dict[str, str] = {
     pm.OOB: "sc_oob_random",
 }
 
+#: (state, PDU name) -> next state, the tables above flattened for one look-up per PDU.
+_TESTER_NEXT = {(state, name): nxt for state, moves in TESTER_MOVES.items()
+                for name, nxt in moves.items()}
+_DEVICE_NEXT = {(state, name): nxt for state, moves in DEVICE_MOVES.items()
+                for name, nxt in moves.items()}
+
 #: PDUs that never move the sequence and are never out of it.
 NEUTRAL = frozenset({"Pairing Keypress Notification"})
 
@@ -137,8 +143,7 @@ class _Order:
 
 
 class SmpOrder(PairingMonitor):
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+    def start(self) -> None:
         self.support: list[Event] = []
 
     def _order(self, st: LinkState) -> _Order:
@@ -157,7 +162,8 @@ class SmpOrder(PairingMonitor):
         o.bad = None
 
     def on_pairing_start(self, st: LinkState, p: Pairing, event: Event) -> None:
-        o = st.data[self.slot].get("order") or self._order(st)
+        notes = st.data[self.slot]
+        o = notes["order"] if "order" in notes else self._order(st)
         if o.bad is not None:
             self._settle(o)
         o.state, o.round, o.answered, o.reported = "wait_response", 0, False, False
@@ -171,12 +177,13 @@ class SmpOrder(PairingMonitor):
         name = dec.name
         if dec.error is not None or name in NEUTRAL or name == UNKNOWN:
             return
-        o = st.data[self.slot].get("order") or self._order(st)
+        notes = st.data[self.slot]
+        o = notes["order"] if "order" in notes else self._order(st)
         if name == "Pairing Failed":
             if o.state != ABORTED:
                 o.state = IDLE
             return
-        nxt = TESTER_MOVES.get(o.state, {}).get(name)
+        nxt = _TESTER_NEXT.get((o.state, name))
         if nxt is not None:
             o.state = nxt
             return
@@ -209,7 +216,8 @@ class SmpOrder(PairingMonitor):
         return " or ".join(allowed) or "Pairing Request"
 
     def on_device_smp(self, st: LinkState, p: Pairing | None, dec: Decoded, event: Event) -> None:
-        o = st.data[self.slot].get("order") or self._order(st)
+        notes = st.data[self.slot]
+        o = notes["order"] if "order" in notes else self._order(st)
         name = dec.name
         if o.state == ABORTED:
             if not o.answered:
@@ -224,7 +232,7 @@ class SmpOrder(PairingMonitor):
         if name == "Pairing Failed":
             o.state = IDLE
             return
-        nxt = DEVICE_MOVES.get(o.state, {}).get(name)
+        nxt = _DEVICE_NEXT.get((o.state, name))
         if nxt is None or dec.error is not None:
             return
         if nxt == BY_FEATURES:

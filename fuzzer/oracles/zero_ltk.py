@@ -26,8 +26,7 @@ class ZeroLtk(PairingMonitor):
     EXTRA_LAYERS = frozenset({"ll"})
     OTHER_KEYS = False
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+    def start(self) -> None:
         self.devices: dict[bytes, set[str] | None] = {}  # key -> device addresses (None: any)
         self.support: list[Event] = []
         self.enc_req: dict[int, Event] = {}  # conn_id -> the tester's last LL_ENC_REQ

@@ -12,8 +12,9 @@ from fuzzer.trace.events import Event
 _CODECS = {"ll": ll.LL_CONTROL, "smp": smp.SMP, "att": att.ATT}
 
 #: (layer, octets) -> decoded PDU (None: no codec reads it), shared by every trace (a fuzz
-#: campaign sends and gets the same PDUs again and again); decoded PDUs are read-only.
-_DECODED: dict[tuple[str | None, bytes], Decoded | None] = {}
+#: campaign sends and gets the same PDUs again and again; ``Trace.add`` gives a new event its
+#: decoded form from here); decoded PDUs are read-only.
+_DECODED: dict[tuple[str | None, bytes], Decoded | None] = ev.DECODED
 _DECODED_CAP = 1 << 16
 
 

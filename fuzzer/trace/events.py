@@ -115,33 +115,50 @@ class Event:
 
 _new_event = object.__new__
 
+#: (layer, octets) -> the PDU decoded (None: no codec reads it), filled by
+#: ``fuzzer.trace.describe.decode`` and shared by every trace: a fuzz campaign sends and gets the
+#: same PDUs again and again, and a PDU decoded before has its decoded form from the start.
+DECODED: dict[tuple[str | None, bytes], Any] = {}
+
 Spec = tuple[frozenset[str] | None, frozenset[str] | None, frozenset[str] | None]
 
 
 class _Routing:
-    """For one sequence of subscriptions (kinds, layers, sources of each listener, in order):
-    which listeners get each (kind, layer, src) of event, as indices. Shared by every trace
-    subscribed alike (the fuzz loop subscribes the same monitors to each program's trace), so
-    routing is worked out once; the sequences form a tree, one subscription per step."""
+    """For one sequence of subscriptions (kinds, layers, sources of each listener, in order) and
+    the listeners muted among them: which listeners get each (kind, layer, src) of event, as
+    indices. Shared by every trace subscribed alike (the fuzz loop subscribes the same monitors
+    to each program's trace), so routing is worked out once; the sequences form a tree, one
+    subscription or one muting switch per step."""
 
-    __slots__ = ("specs", "routes", "after")
+    __slots__ = ("specs", "muted", "routes", "after", "switched")
 
-    def __init__(self, specs: tuple[Spec, ...]) -> None:
+    def __init__(self, specs: tuple[Spec, ...], muted: frozenset[int] = frozenset()) -> None:
         self.specs = specs
+        self.muted = muted
         self.routes: dict[tuple[str, str | None, str], tuple[int, ...]] = {}
         self.after: dict[Spec, _Routing] = {}
+        self.switched: dict[int, _Routing] = {}  # the routing with one listener (un)muted
 
     def then(self, spec: Spec) -> _Routing:
         """The routing after one more subscription."""
         nxt = self.after.get(spec)
         if nxt is None:
-            nxt = self.after[spec] = _Routing((*self.specs, spec))
+            nxt = self.after[spec] = _Routing((*self.specs, spec), self.muted)
+        return nxt
+
+    def switch(self, index: int) -> _Routing:
+        """The routing with listener ``index`` muted if it is not, unmuted if it is."""
+        nxt = self.switched.get(index)
+        if nxt is None:
+            nxt = self.switched[index] = _Routing(self.specs, self.muted ^ {index})
+            nxt.switched[index] = self
         return nxt
 
     def route(self, kind: str, layer: str | None, src: str) -> tuple[int, ...]:
         """The listeners (indices) an event of ``kind``, ``layer`` and ``src`` goes to."""
         route = tuple(i for i, (kinds, layers, sources) in enumerate(self.specs)
-                      if (kinds is None or kind in kinds)
+                      if i not in self.muted
+                      and (kinds is None or kind in kinds)
                       and (kind != PDU or layers is None or layer in layers)
                       and (sources is None or src in sources))
         self.routes[(kind, layer, src)] = route
@@ -151,16 +168,30 @@ class _Routing:
 _NO_SUBSCRIPTIONS = _Routing(())
 
 
+class Subscriptions:
+    """A trace's listeners and their routing, for giving another trace the same subscriptions
+    with listeners of its own (:meth:`Trace.subscribe_like`)."""
+
+    __slots__ = ("listeners", "routing")
+
+    def __init__(self, listeners: list, routing: _Routing) -> None:
+        self.listeners = listeners
+        self.routing = routing
+
+
 class Trace:
     """An append-only list of events with a step cursor; listeners see each event as it arrives.
 
     A listener may say which event kinds (and, for PDUs, which layers) from which sources it
-    wants, so the fuzz loop calls each monitor only for what concerns it."""
+    wants, so the fuzz loop calls each monitor only for what concerns it; a listener that has
+    nothing to do for a while may be muted (:meth:`mute`)."""
 
-    __slots__ = ("events", "step", "_listeners", "_routing", "_routes", "shared")
+    __slots__ = ("events", "step", "_listeners", "_routing", "_routes", "_next_seq", "shared",
+                 "__weakref__")
 
     def __init__(self) -> None:
         self.events: list[Event] = []
+        self._next_seq = 0  # len(self.events), kept: this saves a call per event
         self.step = -1
         #: listeners' shared helpers, by key (e.g. one pairing tracker for every pairing monitor)
         self.shared: dict[Any, Any] = {}
@@ -179,6 +210,31 @@ class Trace:
         self._routing = routing
         self._routes = routing.routes
 
+    def mute(self, listener) -> None:
+        """Stop calling ``listener`` (subscribed) until :meth:`unmute`."""
+        i = self._listeners.index(listener)
+        if i not in self._routing.muted:
+            self._routing = self._routing.switched.get(i) or self._routing.switch(i)
+            self._routes = self._routing.routes
+
+    def unmute(self, listener) -> None:
+        """Call ``listener`` again for the events it subscribed to."""
+        i = self._listeners.index(listener)
+        if i in self._routing.muted:
+            self._routing = self._routing.switched.get(i) or self._routing.switch(i)
+            self._routes = self._routing.routes
+
+    def subscriptions(self) -> Subscriptions:
+        """The listeners and their routing (muted ones included) as they stand."""
+        return Subscriptions(list(self._listeners), self._routing)
+
+    def subscribe_like(self, subscriptions: Subscriptions, listeners: list) -> None:
+        """Subscribe ``listeners`` (a new list) as ``subscriptions``' listeners at the same
+        places are, muted alike; for a trace without subscriptions."""
+        self._listeners = listeners
+        self._routing = subscriptions.routing
+        self._routes = subscriptions.routing.routes
+
     def add(
         self,
         t: int,
@@ -192,7 +248,8 @@ class Trace:
     ) -> Event:
         # Event(...) spelled out: this runs for every PDU of the fuzz loop, so it saves the call
         ev = _new_event(Event)
-        ev.seq = len(self.events)
+        ev.seq = seq = self._next_seq
+        self._next_seq = seq + 1
         ev.t = t
         ev.kind = kind
         ev.src = src
@@ -202,7 +259,7 @@ class Trace:
         ev.link = link
         ev.info = info
         ev.step = self.step
-        ev.memo = None
+        ev.memo = DECODED.get((layer, data)) if kind == PDU else None
         self.events.append(ev)
         try:
             route = self._routes[(kind, layer, src)]

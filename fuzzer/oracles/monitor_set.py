@@ -1,0 +1,84 @@
+"""The monitors of a list of invariants, made fresh and subscribed to each trace of a fuzz loop.
+
+The first trace is subscribed monitor by monitor (:meth:`Monitor.subscribe`); the listeners,
+their routing and the shared helpers (the pairing tracker) it ends with are recorded, and every
+later trace gets the same subscriptions in one step, with listeners of its own monitors.
+"""
+
+from __future__ import annotations
+
+import weakref
+from types import MethodType
+from typing import Any
+
+from fuzzer.oracles.base import Monitor, Prepared
+from fuzzer.oracles.invariants import Invariant
+from fuzzer.trace.events import Subscriptions, Trace
+
+_new = object.__new__
+
+
+class _Plan:
+    """How the first trace was subscribed: each listener as (function, index of its owner among
+    the monitors then the shared helpers), the routing, and each shared helper with the indices
+    of the monitors that joined it."""
+
+    __slots__ = ("subscriptions", "functions", "owners", "helpers")
+
+    def __init__(self, trace: Trace, monitors: list[Monitor]) -> None:
+        index = {id(m): i for i, m in enumerate(monitors)}
+        self.helpers: list[tuple[Any, Any, list[int]]] = []  # (key, helper, joined monitors)
+        for key, helper in trace.shared.items():
+            index[id(helper)] = len(monitors) + len(self.helpers)
+            self.helpers.append((key, helper, [index[id(m)] for m in helper.monitors]))
+        self.subscriptions: Subscriptions = trace.subscriptions()
+        self.functions = [listener.__func__ for listener in self.subscriptions.listeners]
+        self.owners = [index[id(listener.__self__)] for listener in self.subscriptions.listeners]
+
+
+class MonitorSet:
+    """Makes the monitors of ``invariants`` for one trace after another."""
+
+    def __init__(self, invariants: list[Invariant], context: dict[str, Any]) -> None:
+        self.invariants = tuple(invariants)
+        self.context = context
+        self.ids = [inv.id for inv in invariants]
+        self.prepared = [Prepared(inv.monitor, inv.id, inv.params, context)
+                         for inv in invariants]
+        self.size = len(self.prepared)
+        self._plan: _Plan | None = None
+
+    def matches(self, invariants: list[Invariant], context: dict[str, Any]) -> bool:
+        """Whether this set was made for ``invariants`` and ``context``."""
+        return self.invariants == tuple(invariants) and self.context == context
+
+    def subscribe(self, trace: Trace) -> list[tuple[str, Monitor]]:
+        """Fresh monitors, subscribed to ``trace`` (which has no subscriptions yet), by id."""
+        monitors: list[Any] = [None] * self.size
+        for i, p in enumerate(self.prepared):  # p.new(), spelled out: runs once per program
+            m = monitors[i] = _new(p.cls)
+            m.invariant_id = p.invariant_id
+            m.params = p.params
+            m.context = p.context
+            for name, value in p.settings:
+                setattr(m, name, value)
+            m.violations = []
+            m.start()
+        plan = self._plan
+        if plan is None:
+            for m in monitors:
+                m.subscribe(trace)
+            self._plan = _Plan(trace, monitors)
+        else:
+            owners = monitors[:]
+            shared = trace.shared
+            for key, helper, joined in plan.helpers:
+                helper = shared[key] = helper.like([monitors[i] for i in joined])
+                owners.append(helper)
+            trace_ref = weakref.ref(trace)
+            for m in monitors:
+                m.trace_ref = trace_ref
+            # each listener: its function bound to the new owner at its place
+            trace.subscribe_like(plan.subscriptions, list(
+                map(MethodType, plan.functions, map(owners.__getitem__, plan.owners))))
+        return list(zip(self.ids, monitors, strict=True))

@@ -1,0 +1,70 @@
+"""A MonitorSet gives every trace after the first the subscriptions the first got monitor by
+monitor (listeners, routing, mutes, the shared pairing tracker): the verdicts are the same as
+monitors subscribed one by one. Trace.mute and unmute stop and restart one listener."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from test_invariants_robust import _ops, _run_all, _summary
+
+from fuzzer.oracles.invariants import MONITORS, Invariant
+from fuzzer.oracles.monitor_set import MonitorSet
+from fuzzer.trace import events as ev
+from fuzzer.trace.events import Trace
+
+_CONTEXT = {"protected_characteristics": ["2A38"], "authenticated_characteristics": ["2A39"]}
+_INVARIANTS = [Invariant(name.upper(), name, "", [], cls) for name, cls in MONITORS.items()]
+
+
+class _FromSet:
+    """Stands for the monitor at ``index`` of a MonitorSet in ``_run_all``: the first one
+    subscribes the whole set."""
+
+    def __init__(self, monitor_set: MonitorSet, index: int, made: list) -> None:
+        self.monitor_set, self.index, self.made = monitor_set, index, made
+
+    def subscribe(self, trace: Trace) -> None:
+        if self.index == 0:
+            self.made[:] = [m for _, m in self.monitor_set.subscribe(trace)]
+
+    def finish(self):
+        return self.made[self.index].finish()
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(first=_ops, ops=_ops)
+def test_a_monitor_set_subscribes_later_traces_like_the_first(first, ops):
+    alone = [_summary(v) for v in _run_all(
+        [inv.monitor(inv.id, inv.params, dict(_CONTEXT)) for inv in _INVARIANTS], ops,
+        subscribe=True)]
+    monitor_set = MonitorSet(_INVARIANTS, dict(_CONTEXT))
+    for events in (first, ops, ops):
+        made: list = []
+        verdicts = _run_all([_FromSet(monitor_set, i, made) for i in range(len(_INVARIANTS))],
+                            events, subscribe=True)
+    assert [_summary(v) for v in verdicts] == alone
+
+
+def test_a_muted_listener_hears_nothing_until_unmuted() -> None:
+    heard: dict[str, list[int]] = {"a": [], "b": []}
+
+    def a(event):
+        heard["a"].append(event.seq)
+
+    def b(event):
+        heard["b"].append(event.seq)
+
+    trace, other = Trace(), Trace()
+    for tr in (trace, other):
+        tr.subscribe(a, frozenset({ev.NOTE}))
+        tr.subscribe(b)
+    trace.mute(a)
+    trace.mute(a)  # muting twice is muting
+    trace.add(0, ev.NOTE)
+    trace.unmute(a)
+    trace.add(1, ev.NOTE)
+    trace.mute(b)
+    trace.add(2, ev.NOTE)
+    assert heard == {"a": [1, 2], "b": [0, 1]}
+    other.add(0, ev.NOTE)  # another trace subscribed alike is not muted
+    assert heard == {"a": [1, 2, 0], "b": [0, 1, 0]}
