@@ -20,7 +20,7 @@ from fuzzer.oracles.repeated_attempts import RepeatedAttempts
 from fuzzer.oracles.smp_order import DEVICE_MOVES, TESTER_MOVES, SmpOrder
 from fuzzer.oracles.zero_ltk import ZeroLtk
 from fuzzer.paths import specs_dir
-from fuzzer.protocol import att, smp
+from fuzzer.protocol import att, nordic_dfu, smp
 from fuzzer.trace import events as ev
 from fuzzer.trace.events import Link, Trace
 
@@ -636,6 +636,42 @@ def test_repeated_attempts_fail_when_the_retry_is_answered(reason):
     assert "went on with Pairing Response" in v.message
     assert v.violations[0].events[:1] == [failure]
     assert retry in v.violations[0].events and answer in v.violations[0].events
+
+
+def _advertise(f: Feed, dfu: bool) -> None:
+    data = bytes.fromhex("020106") + (bytes([17, 0x07]) + nordic_dfu.SERVICE_UUID_BYTES if dfu
+                                      else bytes.fromhex("03030d18"))
+    f.add(ev.ADV, D, data=data, info={"address": DEV, "name": "DfuTarg" if dfu else "HRM"})
+
+
+@pytest.mark.parametrize("images", [(False, True, False), (False, True)])
+def test_repeated_attempts_forgotten_when_the_device_restarts_into_another_image(images):
+    """Entering or leaving the DFU bootloader takes a reset: a waiting interval kept in RAM is
+    gone (the device advertising the same image again says nothing)."""
+    f = Feed(RepeatedAttempts("REPEATED-ATTEMPTS"))
+    _advertise(f, images[0])
+    f.connect()
+    _auth_failure(f)
+    f.disconnect()
+    for dfu in images[1:]:
+        _advertise(f, dfu)
+    f.connect()
+    f.request()
+    f.response()
+    assert f.verdict().status == INCONCLUSIVE
+
+
+def test_repeated_attempts_remembered_while_the_device_keeps_its_image():
+    f = Feed(RepeatedAttempts("REPEATED-ATTEMPTS"))
+    _advertise(f, False)
+    f.connect()
+    _auth_failure(f)
+    f.disconnect()
+    _advertise(f, False)
+    f.connect()
+    f.request()
+    f.response()
+    assert f.verdict().status == FAIL
 
 
 def test_repeated_attempts_hold_on_a_refusal_with_another_reason():

@@ -7,6 +7,11 @@ Failed. A Pairing Request from the same peer address within ``window_s`` seconds
 (params or context; default 2.0) must be answered with Pairing Failed 0x09 Repeated Attempts;
 any other answer fails. Without the waiting interval an attacker can try passkeys as fast as the
 link allows, or probe the device's key a bit at a time.
+
+The waiting interval may live in RAM (as in Nordic's SDK), so a restart forgets it: a power cycle
+by the tester (RESET), or the device advertising another firmware image than before (application
+or DFU bootloader, told apart by the Legacy DFU service in its advertising data), which takes a
+reset.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from fuzzer.oracles.base import INCONCLUSIVE, PASS, Verdict
 from fuzzer.oracles.pairing import SUPPORT_CAP, LinkState, Pairing, PairingMonitor, peer_of
 from fuzzer.protocol import smp
 from fuzzer.protocol.codec import Decoded
+from fuzzer.protocol.nordic_dfu import SERVICE_UUID_BYTES
+from fuzzer.trace import events as ev
 from fuzzer.trace.events import Event
 
 #: Pairing Failed reasons that mean the peer failed to authenticate.
@@ -26,6 +33,7 @@ AUTHENTICATION_FAILURES = frozenset({
 
 class RepeatedAttempts(PairingMonitor):
     DEVICE_SMP = frozenset({"Pairing Failed"})  # and every PDU on a link with a retry
+    EXTRA_KINDS = frozenset({ev.ADV})
 
     def configure(self) -> None:
         window = self.context.get("window_s", self.params.get("window_s", 2.0))
@@ -38,6 +46,15 @@ class RepeatedAttempts(PairingMonitor):
         # peer -> the device's last authentication failure and its reason
         self.failures: dict[str, tuple[Event, int]] = {}
         self.support: list[Event] = []
+        self.image: dict[str, bool] = {}  # device address -> advertising as a DFU bootloader
+
+    def see(self, event: Event) -> None:
+        """An advertisement: the device restarted if it now runs the other firmware image."""
+        address = str((event.info or {}).get("address", ""))
+        dfu = SERVICE_UUID_BYTES in event.data
+        if self.image.setdefault(address, dfu) != dfu:
+            self.image[address] = dfu
+            self.failures.clear()
 
     def on_pairing_start(self, st: LinkState, p: Pairing, event: Event) -> None:
         last = self.failures.get(peer_of(st.link))
@@ -70,8 +87,7 @@ class RepeatedAttempts(PairingMonitor):
             self.failures[peer_of(st.link)] = (event, reason)
 
     def on_reset(self, event: Event) -> None:
-        # The waiting interval is kept in RAM; a power cycle by the tester forgets it.
-        self.failures.clear()
+        self.failures.clear()  # a power cycle by the tester: RAM is gone
 
     def verdict(self) -> Verdict:
         if self.violations:
