@@ -33,10 +33,13 @@ def rss_mb(pid: int) -> float:
 
 
 def campaign(device: str, seconds: float, workers: int, out: Path) -> dict:
+    """A campaign of ``workers`` processes confined to as many CPU cores (one worker: one core,
+    its corpus writer thread included)."""
     cmd = [sys.executable, "-m", "fuzzer", "fuzz", "--device", device, "--time", str(seconds),
            "--workers", str(workers), "--seed", "1", "--out", str(out), "--quiet"]
+    cores = sorted(os.sched_getaffinity(0))[:workers]
     subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                   check=False)
+                   check=False, preexec_fn=lambda: os.sched_setaffinity(0, cores))
     return json.loads((out / "report.json").read_text())
 
 
@@ -88,7 +91,8 @@ def memory(device: str, minutes: float) -> list[tuple[float, float]]:
         proc = subprocess.Popen(
             [sys.executable, "-m", "fuzzer", "fuzz", "--device", device, "--time",
              str(minutes * 60), "--seed", "2", "--out", out, "--quiet"], cwd=ROOT,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            preexec_fn=lambda: os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:1]))
         samples = []
         start = time.monotonic()
         while proc.poll() is None:
@@ -112,7 +116,7 @@ def main() -> int:
     args = ap.parse_args()
     lines = [f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
              f"Python {platform.python_version()}; device {args.device}; default campaign; "
-             f"{args.seconds:.0f} s per run.", ""]
+             f"{args.seconds:.0f} s per run; N workers confined to N cores.", ""]
     with tempfile.TemporaryDirectory() as tmp:
         one = campaign(args.device, args.seconds, 1, Path(tmp) / "one")
         two = campaign(args.device, args.seconds, 2, Path(tmp) / "two")
@@ -124,6 +128,7 @@ def main() -> int:
               f"| 2 | {two['stats']['steps']} | {r2:.0f} | {two['stats']['transitions']} | "
               f"{two['stats']['corpus']} |", "",
               f"Two workers: {r2 / r1:.2f}x one worker.", ""]
+    os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:1])  # one core, as a worker
     parts = breakdown(args.device, min(args.seconds, 20))
     lines += ["| where the time goes (one worker) | share |", "| --- | --- |"]
     lines += [f"| {k} | {v:.0%} |" for k, v in parts.items()]
