@@ -226,18 +226,13 @@ class LinkLayer:
         conn = self.connection
         if conn is None or conn.terminating:
             return
-        frame = l2cap.frame(cid, payload)
-        channel = conn.channel
-        if len(frame) <= channel.max_payload:
-            self._tx.append(channel.build(ll.LLID_START, frame))  # one PDU (Vol 6 Part B 2.4)
-        else:
-            self._tx.extend(channel.build_l2cap(frame))
+        self._tx.extend(conn.channel.build_l2cap(l2cap.frame(cid, payload)))
 
     def send_control(self, pdu: bytes) -> None:
         conn = self.connection
         if conn is None:
             return
-        self._tx.append(conn.channel.build(ll.LLID_CONTROL, pdu))
+        self._tx.append(conn.channel.build_control(pdu))
 
     def disconnect(self, reason: int = ll.REMOTE_USER_TERMINATED) -> None:
         """Host-initiated termination: LL_TERMINATE_IND, then the link is gone."""

@@ -96,6 +96,7 @@ class DataChannel:
         return [self.build(llid, chunk) for llid, chunk in l2cap.fragment(frame, self.max_payload)]
 
     def build_control(self, pdu: bytes) -> bytes:
+        """One air PDU carrying an LL control PDU."""
         return self.build(LLID_CONTROL, pdu)
 
     def parse(self, air: bytes) -> tuple[int, bytes]:

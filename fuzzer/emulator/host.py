@@ -46,12 +46,6 @@ class Host:
         self.encryption_callbacks: list[Callable[[bool], None]] = []
         ll.host = weakref.proxy(self)  # the firmware owns its host; the Link Layer calls it
 
-    def send_smp(self, pdu: bytes) -> None:
-        self.ll.send_l2cap(l2cap.CID_SMP, pdu)
-
-    def send_att(self, pdu: bytes) -> None:
-        self.ll.send_l2cap(l2cap.CID_ATT, pdu)
-
     # --- HostInterface --------------------------------------------------------------------------
 
     def on_connected(self, peer_address: bytes, peer_address_type: int) -> None:

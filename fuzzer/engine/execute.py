@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fuzzer.engine.central import CentralModel
-from fuzzer.engine.feedback import walk
+from fuzzer.engine.feedback import STEP_ACTIONS, walk
 from fuzzer.engine.program import Program
 from fuzzer.engine.runner import Runner
 from fuzzer.oracles.base import Violation
@@ -37,8 +37,6 @@ class ProgramRun:
         return seen
 
 
-_ACTIONS = frozenset({ev.CONNECT, ev.CONNECT_FAIL, ev.RESET})
-
 
 def count_steps(trace: Trace) -> int:
     """Tester actions the device processed: each PDU the tester sent (a procedure counts its
@@ -46,7 +44,7 @@ def count_steps(trace: Trace) -> int:
     liveness probes' scans are not steps."""
     steps = 0
     for e in trace.events:
-        if (e.kind == ev.PDU and e.src == ev.TESTER) or e.kind in _ACTIONS:
+        if (e.kind == ev.PDU and e.src == ev.TESTER) or e.kind in STEP_ACTIONS:
             steps += 1
     return steps
 

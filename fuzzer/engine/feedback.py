@@ -9,15 +9,13 @@ the PDU name); an answer kind is the set of PDU names the device sent back plus 
 
 from __future__ import annotations
 
-from fuzzer.protocol.nordic_dfu import SERVICE_UUID_BYTES
+from fuzzer.protocol.nordic_dfu import advertises_dfu
 from fuzzer.trace import events as ev
 from fuzzer.trace.describe import decode
 from fuzzer.trace.events import Event
 
-_DFU_SERVICE = SERVICE_UUID_BYTES  # the Legacy DFU service, as advertised by the bootloader
-
 #: Tester actions besides the PDUs it sends (a tester DISCONNECT is an action but not a step).
-_ACTIONS = frozenset({ev.CONNECT, ev.CONNECT_FAIL, ev.RESET})
+STEP_ACTIONS = frozenset({ev.CONNECT, ev.CONNECT_FAIL, ev.RESET})
 #: Link changes that are part of the device's answer.
 _ANSWERS = frozenset({ev.DISCONNECT, ev.ENCRYPTION, ev.SCAN_EMPTY, ev.NO_ANSWER})
 
@@ -88,7 +86,7 @@ def walk(events: list[Event]) -> tuple[set[tuple[str, str, str]], int]:
                 name, phase = _pdu_name(e)
             tester_action = e.src == TESTER
         else:
-            tester_action = kind in _ACTIONS or (kind == DISCONNECT and e.src == TESTER)
+            tester_action = kind in STEP_ACTIONS or (kind == DISCONNECT and e.src == TESTER)
         if tester_action:
             if kind != DISCONNECT:
                 steps += 1
@@ -112,7 +110,7 @@ def walk(events: list[Event]) -> tuple[set[tuple[str, str, str]], int]:
                 smp_phase = phase
                 changed = True
         elif kind == ev.ADV:
-            mode = "dfu" if _DFU_SERVICE in e.data else "app"
+            mode = "dfu" if advertises_dfu(e.data) else "app"
             changed = True
         elif kind == ev.CONNECT:
             link, smp_phase = "up", "-"
@@ -137,9 +135,6 @@ def walk(events: list[Event]) -> tuple[set[tuple[str, str, str]], int]:
     return set(out), steps
 
 
-def transitions(events: list[Event]) -> set[tuple[str, str, str]]:
-    """Every (state before, tester action, device answer) the events show."""
-    return walk(events)[0]
 
 
 class Coverage:

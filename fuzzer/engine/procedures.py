@@ -8,13 +8,12 @@ PDUs that crossed the air, and it works on every target that has the capabilitie
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import lru_cache
 from typing import Any
 
 from fuzzer.engine import pairing
 from fuzzer.engine.central import Peer, StoredBond
 from fuzzer.engine.runner import ProcedureFailed, Runner
-from fuzzer.protocol import att, gatt, ll, nordic_dfu
+from fuzzer.protocol import att, gatt, nordic_dfu
 from fuzzer.targets.base import StepHandler, TargetError
 from fuzzer.trace import events as ev
 from fuzzer.trace.describe import decode as decode_pdu
@@ -32,17 +31,6 @@ def procedure(fn: Callable[..., None]) -> Callable[..., None]:
 
 # --- scanning and connecting -------------------------------------------------------------------
 
-@lru_cache(maxsize=64)  # a device advertises the same data again and again
-def _is_dfu_adv(data: bytes) -> bool:
-    """Whether advertising data lists the Legacy DFU service (the bootloader advertises it)."""
-    for ad_type, value in ll.ad_structures(data):
-        if ad_type in (ll.COMPLETE_128, ll.INCOMPLETE_128):
-            uuids = [value[i:i + 16] for i in range(0, len(value), 16)]
-            if nordic_dfu.SERVICE_UUID_BYTES in uuids:
-                return True
-    return False
-
-
 @procedure
 def connect(runner: Runner, peer: str | None = None, to: str = "app") -> None:
     """Scan, connect to the device in application mode (``app``), DFU mode (``dfu``), the
@@ -59,7 +47,7 @@ def connect(runner: Runner, peer: str | None = None, to: str = "app") -> None:
     if adv is None:
         raise ProcedureFailed("no device is advertising")
     address = adv.info["address"]
-    p.seen.setdefault(address, {}).update(adv.info, dfu=_is_dfu_adv(adv.data))
+    p.seen.setdefault(address, {}).update(adv.info, dfu=nordic_dfu.advertises_dfu(adv.data))
     wanted_ok = {
         "app": not p.seen[address]["dfu"],
         "dfu": p.seen[address]["dfu"],

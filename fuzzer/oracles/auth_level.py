@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from fuzzer.oracles.att_access import served
-from fuzzer.oracles.base import INCONCLUSIVE, PASS, Verdict
+from fuzzer.oracles.base import Verdict
 from fuzzer.oracles.pairing import LinkState, PairingMonitor
 from fuzzer.protocol import att, gatt
 from fuzzer.protocol import pairing_methods as pm
@@ -135,8 +135,7 @@ class AuthLevel(PairingMonitor):
                         self.uuid_of[(*db, handle)] = u
                 if auth is False:
                     self.checked += 1
-                    if len(self.support) < 32:
-                        self.support.append(event)
+                    self.supported(event)
             return
         accesses: list[tuple[int, bytes | None]] = []
         for handle, kind, value in served(rq, dec):
@@ -178,12 +177,8 @@ class AuthLevel(PairingMonitor):
                          rsp.step, evidence, signature=f"{key[1]}:{key[2]}")
 
     def verdict(self) -> Verdict:
-        if self.violations:
-            return self.failed()
-        if self.checked:
-            return Verdict(PASS, f"{self.checked} attribute access(es) on links encrypted with a "
-                                 f"key of known authentication; none needing MITM protection "
-                                 f"served under an unauthenticated key", support=self.support,
-                           checked=self.checked)
-        return Verdict(INCONCLUSIVE, "no attribute was accessed on a link encrypted with a key of "
-                                     "known authentication", checked=0)
+        return self.judged(f"{self.checked} attribute access(es) on links encrypted with a "
+                           f"key of known authentication; none needing MITM protection "
+                           f"served under an unauthenticated key",
+                           "no attribute was accessed on a link encrypted with a key of "
+                           "known authentication")

@@ -12,6 +12,9 @@ from fuzzer.trace.events import Event, Trace
 
 PASS, FAIL, INCONCLUSIVE, ERROR = "pass", "fail", "inconclusive", "error"
 
+#: How many supporting events a verdict keeps.
+SUPPORT_CAP = 32
+
 
 @dataclass
 class Violation:
@@ -122,6 +125,21 @@ class Monitor:
             return self.finish().violations  # a monitor judged by its own finish
         self.close()
         return self.violations
+
+    def supported(self, event: Event) -> None:
+        """Keep ``event`` among those that showed the invariant holding (up to SUPPORT_CAP)."""
+        if len(self.support) < SUPPORT_CAP:
+            self.support.append(event)
+
+    def judged(self, passed: str, inconclusive: str) -> Verdict:
+        """The verdict of a monitor that counts in ``checked`` and keeps ``support``: FAIL led
+        by the first violation, else PASS (``passed``) once the invariant was exercised, else
+        INCONCLUSIVE (``inconclusive``)."""
+        if self.violations:
+            return self.failed()
+        if self.checked:
+            return Verdict(PASS, passed, support=self.support, checked=self.checked)
+        return Verdict(INCONCLUSIVE, inconclusive, checked=0)
 
     def failed(self) -> Verdict | None:
         """The FAIL verdict, led by the first violation, once there is any."""

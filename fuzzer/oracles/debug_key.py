@@ -16,8 +16,8 @@ from __future__ import annotations
 from typing import Any
 
 from fuzzer.crypto.p256 import DEBUG_PUBLIC_X, DEBUG_PUBLIC_Y
-from fuzzer.oracles.base import INCONCLUSIVE, PASS, Verdict
-from fuzzer.oracles.pairing import SUPPORT_CAP, LinkState, Pairing, PairingMonitor
+from fuzzer.oracles.base import Verdict
+from fuzzer.oracles.pairing import LinkState, Pairing, PairingMonitor
 from fuzzer.protocol.codec import Decoded
 from fuzzer.trace.events import Event
 
@@ -73,7 +73,7 @@ class DebugKey(PairingMonitor):
         if state == "on":
             self.checked += 1
             if self.debug_mode:
-                self._support(event)
+                self.supported(event)
                 return
             peer = st.link.peer if st.link is not None else ""
             who = "the tester" if debug_pdu.src == "tester" else "the device"
@@ -83,19 +83,11 @@ class DebugKey(PairingMonitor):
                          [debug_pdu, held, event], signature=debug_pdu.src)
         elif state == "failed":
             self.checked += 1
-            self._support(event)
+            self.supported(event)
 
-    def _support(self, event: Event) -> None:
-        if len(self.support) < SUPPORT_CAP:
-            self.support.append(event)
 
     def verdict(self) -> Verdict:
-        if self.violations:
-            return self.failed()
-        if self.checked:
-            return Verdict(PASS, f"{self.checked} reconnection(s) with a debug-key pairing's LTK "
-                                 f"refused" + (" or allowed in debug mode" if self.debug_mode
-                                               else ""), support=self.support,
-                           checked=self.checked)
-        return Verdict(INCONCLUSIVE, "no peer reconnected with the key of a pairing that used "
-                                     "the debug key", checked=0)
+        return self.judged(f"{self.checked} reconnection(s) with a debug-key pairing's LTK "
+                           f"refused" + (" or allowed in debug mode" if self.debug_mode else ""),
+                           "no peer reconnected with the key of a pairing that used "
+                           "the debug key")

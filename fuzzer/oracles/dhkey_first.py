@@ -15,10 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fuzzer.oracles.base import INCONCLUSIVE, PASS, Verdict
+from fuzzer.oracles.base import Verdict
 from fuzzer.oracles.pairing import (
     KEY_DISTRIBUTION,
-    SUPPORT_CAP,
     LinkState,
     Pairing,
     PairingMonitor,
@@ -38,9 +37,6 @@ class DhkeyFirst(PairingMonitor):
     def start(self) -> None:
         self.support: list[Event] = []
 
-    def _support(self, event: Event) -> None:
-        if len(self.support) < SUPPORT_CAP:
-            self.support.append(event)
 
     @staticmethod
     def _gate_name(p: Pairing) -> str:
@@ -69,7 +65,7 @@ class DhkeyFirst(PairingMonitor):
                           f"invalid", event, signature=f"invalid:{invalid[0]}")
         else:
             self.checked += 1
-            self._support(event)
+            self.supported(event)
 
     def on_device_smp(self, st: LinkState, p: Pairing | None, dec: Decoded, event: Event) -> None:
         if p is None:
@@ -89,7 +85,7 @@ class DhkeyFirst(PairingMonitor):
                 not notes.get("refused"):
             notes["refused"] = True
             self.checked += 1
-            self._support(event)
+            self.supported(event)
 
     def on_encryption(self, st: LinkState | None, event: Event, state: Any,
                       ltk: bytes | None) -> None:
@@ -109,11 +105,6 @@ class DhkeyFirst(PairingMonitor):
             p.note(event)
 
     def verdict(self) -> Verdict:
-        if self.violations:
-            return self.failed()
-        if self.checked:
-            return Verdict(PASS, f"{self.checked} key distribution(s), encryption(s) or "
-                                 f"refusal(s), each after the pairing was verified",
-                           support=self.support, checked=self.checked)
-        return Verdict(INCONCLUSIVE, "no pairing reached key distribution or encryption",
-                       checked=0)
+        return self.judged(f"{self.checked} key distribution(s), encryption(s) or "
+                           f"refusal(s), each after the pairing was verified",
+                           "no pairing reached key distribution or encryption")

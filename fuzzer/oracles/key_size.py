@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fuzzer.oracles.base import INCONCLUSIVE, PASS, Verdict
-from fuzzer.oracles.pairing import NO_PROGRESS, SUPPORT_CAP, LinkState, Pairing, PairingMonitor
+from fuzzer.oracles.base import Verdict
+from fuzzer.oracles.pairing import NO_PROGRESS, LinkState, Pairing, PairingMonitor
 from fuzzer.protocol import smp
 from fuzzer.protocol.codec import Decoded
 from fuzzer.trace.events import Event
@@ -49,9 +49,6 @@ class KeySize(PairingMonitor):
         self.sizes: dict[bytes, int] = {}  # key -> the size it was negotiated with
         self.support: list[Event] = []
 
-    def _support(self, event: Event) -> None:
-        if len(self.support) < SUPPORT_CAP:
-            self.support.append(event)
 
     def _bad_request(self, p: Pairing) -> str | None:
         asked = p.preq.get("max_encryption_key_size")
@@ -104,7 +101,7 @@ class KeySize(PairingMonitor):
             if "bad" in notes and not notes.get("reported") and not notes.get("refused"):
                 notes["refused"] = True
                 self.checked += 1
-                self._support(event)
+                self.supported(event)
             return
         if p.response is not None and name not in NO_PROGRESS and "bad" in p.data[self.slot]:
             self._went_on(p, event)
@@ -153,14 +150,10 @@ class KeySize(PairingMonitor):
                          (p.evidence(event) if p is not None else [event]),
                          signature="unmasked-link")
         elif p is None or "bad" not in p.data[self.slot]:
-            self._support(event)
+            self.supported(event)
 
     def verdict(self) -> Verdict:
-        if self.violations:
-            return self.failed()
-        if self.checked:
-            return Verdict(PASS, f"{self.checked} key size negotiation(s), distributed key(s) "
-                                 f"and encryption(s) within 7..16 octets and masked",
-                           support=self.support, checked=self.checked)
-        return Verdict(INCONCLUSIVE, "no pairing reached a Pairing Response and no encryption "
-                                     "came on", checked=0)
+        return self.judged(f"{self.checked} key size negotiation(s), distributed key(s) "
+                           f"and encryption(s) within 7..16 octets and masked",
+                           "no pairing reached a Pairing Response and no encryption "
+                           "came on")

@@ -15,8 +15,6 @@ from fuzzer.oracles.base import Monitor, Prepared
 from fuzzer.oracles.invariants import Invariant
 from fuzzer.trace.events import Subscriptions, Trace
 
-_new = object.__new__
-
 
 class _Plan:
     """How the first trace was subscribed: each listener as (function, index of its owner among
@@ -45,7 +43,6 @@ class MonitorSet:
         self.ids = [inv.id for inv in invariants]
         self.prepared = [Prepared(inv.monitor, inv.id, inv.params, context)
                          for inv in invariants]
-        self.size = len(self.prepared)
         self._plan: _Plan | None = None
 
     def matches(self, invariants: list[Invariant], context: dict[str, Any]) -> bool:
@@ -54,16 +51,7 @@ class MonitorSet:
 
     def subscribe(self, trace: Trace) -> list[tuple[str, Monitor]]:
         """Fresh monitors, subscribed to ``trace`` (which has no subscriptions yet), by id."""
-        monitors: list[Any] = [None] * self.size
-        for i, p in enumerate(self.prepared):  # p.new(), spelled out: runs once per program
-            m = monitors[i] = _new(p.cls)
-            m.invariant_id = p.invariant_id
-            m.params = p.params
-            m.context = p.context
-            for name, value in p.settings:
-                setattr(m, name, value)
-            m.violations = []
-            m.start()
+        monitors: list[Any] = [p.new() for p in self.prepared]
         plan = self._plan
         if plan is None:
             for m in monitors:

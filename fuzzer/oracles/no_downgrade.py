@@ -17,8 +17,8 @@ from __future__ import annotations
 from typing import Any
 
 from fuzzer.oracles.auth_level import key_authenticated
-from fuzzer.oracles.base import INCONCLUSIVE, PASS, Verdict
-from fuzzer.oracles.pairing import SUPPORT_CAP, LinkState, Pairing, PairingMonitor
+from fuzzer.oracles.base import Verdict
+from fuzzer.oracles.pairing import LinkState, Pairing, PairingMonitor
 from fuzzer.protocol import smp
 from fuzzer.protocol.codec import Decoded
 from fuzzer.trace.events import Event, Link
@@ -55,9 +55,6 @@ class NoDowngrade(PairingMonitor):
         self.key_strength: dict[bytes, tuple[Strength, Event]] = {}
         self.support: list[Event] = []
 
-    def _support(self, event: Event) -> None:
-        if len(self.support) < SUPPORT_CAP:
-            self.support.append(event)
 
     def _stored(self, link: Link | None) -> tuple[Strength, Event] | None:
         if link is None:
@@ -84,7 +81,7 @@ class NoDowngrade(PairingMonitor):
         if "weaker" in notes and not notes.get("refused"):
             notes["refused"] = True
             self.checked += 1
-            self._support(event)
+            self.supported(event)
 
     def on_key(self, st: LinkState | None, event: Event, key: bytes | None) -> None:
         info = event.info or {}
@@ -127,7 +124,7 @@ class NoDowngrade(PairingMonitor):
                 if old is not None and not judged:
                     judged = True
                     self.checked += 1
-                    self._support(event)
+                    self.supported(event)
                 self.bonds[(peer, device)] = (new, event)
 
     def on_encryption(self, st: LinkState | None, event: Event, state: Any,
@@ -152,10 +149,6 @@ class NoDowngrade(PairingMonitor):
                      signature="encryption")
 
     def verdict(self) -> Verdict:
-        if self.violations:
-            return self.failed()
-        if self.checked:
-            return Verdict(PASS, f"{self.checked} re-pairing(s) of a bonded peer refused or no "
-                                 f"weaker than its bond", support=self.support,
-                           checked=self.checked)
-        return Verdict(INCONCLUSIVE, "no bonded peer paired again", checked=0)
+        return self.judged(f"{self.checked} re-pairing(s) of a bonded peer refused or no "
+                           f"weaker than its bond",
+                           "no bonded peer paired again")

@@ -14,10 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fuzzer.oracles.base import INCONCLUSIVE, PASS, Verdict
+from fuzzer.oracles.base import Verdict
 from fuzzer.oracles.pairing import (
     KEY_DISTRIBUTION,
-    SUPPORT_CAP,
     LinkState,
     Pairing,
     PairingMonitor,
@@ -117,15 +116,11 @@ class NoReflection(PairingMonitor):
         notes = p.data[self.slot]
         if "reflected" in notes and not notes.get("reported"):
             self.checked += 1
-            if len(self.support) < SUPPORT_CAP:
-                self.support.append(notes.get("refusal") or notes["reflected"][2])
+            self.supported(notes.get("refusal") or notes["reflected"][2])
 
     def verdict(self) -> Verdict:
         self.end_all()
-        if self.violations:
-            return self.failed()
-        if self.checked:
-            return Verdict(PASS, f"{self.checked} pairing(s) with a reflected value, none "
-                                 f"completed", support=self.support, checked=self.checked)
-        return Verdict(INCONCLUSIVE, "the tester never reflected the device's public key, "
-                                     "confirm or random value", checked=0)
+        return self.judged(f"{self.checked} pairing(s) with a reflected value, none "
+                           f"completed",
+                           "the tester never reflected the device's public key, "
+                           "confirm or random value")

@@ -43,8 +43,6 @@ _SMP, _ATT = frozenset({"smp"}), frozenset({"att"})
 
 #: How many PDUs of one pairing are kept as evidence.
 EVIDENCE_CAP = 24
-#: How many supporting events a verdict keeps.
-SUPPORT_CAP = 32
 
 #: The hooks a PairingMonitor may override (see PairingMonitor).
 _HOOKS = ("on_reset", "on_pairing_start", "on_pairing_end", "on_tester_smp", "on_device_smp",
@@ -323,10 +321,7 @@ class PairingTracker:
         _LINK_HANDLERS[event.kind](self, event)
 
     def _smp(self, event: Event) -> None:
-        link = event.link
-        st = self.current
-        if link is not None and (st is None or st.link is not link):
-            st = self._state(event)
+        st = self._state(event)
         dec = event.memo or decode(event)
         if st is None or dec is None:
             return
@@ -343,15 +338,13 @@ class PairingTracker:
                     hook(mons[i], st, p, event)
                 return
             if p is not None:
-                if len(p.events) < EVIDENCE_CAP:
-                    p.events.append(event)
+                p.note(event)
                 if name == "Pairing Failed" and p.failed is None:
                     p.failed = event
             by_name = self._plan.tester_smp
         else:
             if p is not None:
-                if len(p.events) < EVIDENCE_CAP:
-                    p.events.append(event)
+                p.note(event)
                 if name == "Pairing Response" and p.response is None and dec.error is None:
                     p.answered(event, dict(dec.fields))
                 elif name == "Pairing Failed" and p.failed is None:
@@ -366,19 +359,13 @@ class PairingTracker:
 
     def _att(self, event: Event) -> None:
         """An ATT PDU moves the current link too, whoever reads ATT."""
-        link = event.link
-        st = self.current
-        if link is not None and (st is None or st.link is not link):
-            st = self._state(event)
+        st = self._state(event)
         mons = self.monitors
         for hook, i in self._plan.hooks["on_att"]:
             hook(mons[i], st, event)
 
     def _key(self, event: Event) -> None:
-        link = event.link
-        st = self.current
-        if link is not None and (st is None or st.link is not link):
-            st = self._state(event)  # another link than the last event's
+        st = self._state(event)
         info = event.info or {}
         key = None
         if info.get("type") in ("STK", "LTK"):
@@ -388,10 +375,7 @@ class PairingTracker:
             hook(mons[i], st, event, key)
 
     def _encryption(self, event: Event) -> None:
-        link = event.link
-        st = self.current
-        if link is not None and (st is None or st.link is not link):
-            st = self._state(event)  # another link than the last event's
+        st = self._state(event)
         info = event.info or {}
         if st is not None and st.pairing is not None:
             st.pairing.note(event)
@@ -401,10 +385,7 @@ class PairingTracker:
             hook(mons[i], st, event, state, ltk)
 
     def _bond(self, event: Event) -> None:
-        link = event.link
-        st = self.current
-        if link is not None and (st is None or st.link is not link):
-            st = self._state(event)  # another link than the last event's
+        st = self._state(event)
         key = self._hold((event.info or {}).get("ltk"), event, st)
         mons = self.monitors
         for hook, i in self._plan.hooks["on_bond"]:
@@ -423,10 +404,7 @@ class PairingTracker:
             hook(mons[i], st, event)
 
     def _disconnect(self, event: Event) -> None:
-        link = event.link
-        st = self.current
-        if link is not None and (st is None or st.link is not link):
-            st = self._state(event)  # another link than the last event's
+        st = self._state(event)
         if st is not None:
             if st.pairing is not None:
                 self._end_pairing(st)

@@ -13,10 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 from fuzzer.crypto.p256 import is_on_curve
-from fuzzer.oracles.base import INCONCLUSIVE, PASS, Verdict
+from fuzzer.oracles.base import Verdict
 from fuzzer.oracles.pairing import (
     KEY_DISTRIBUTION,
-    SUPPORT_CAP,
     LinkState,
     Pairing,
     PairingMonitor,
@@ -73,8 +72,7 @@ class PubkeyValid(PairingMonitor):
         notes = p.data[self.slot] if p is not None else {}
         if "bad" in notes and not notes.get("reported"):
             self.checked += 1
-            if len(self.support) < SUPPORT_CAP:
-                self.support.append(notes.get("refusal") or notes["bad"])
+            self.supported(notes.get("refusal") or notes["bad"])
 
     def on_tester_smp(self, st: LinkState, p: Pairing | None, dec: Decoded, event: Event) -> None:
         if dec.name != "Pairing Public Key" or dec.error is not None:
@@ -125,10 +123,6 @@ class PubkeyValid(PairingMonitor):
         for p in list(self.orphan.values()):
             self._close(p)
         self.orphan.clear()
-        if self.violations:
-            return self.failed()
-        if self.checked:
-            return Verdict(PASS, f"{self.checked} pairing(s) with a public key off the curve, "
-                                 f"each refused", support=self.support, checked=self.checked)
-        return Verdict(INCONCLUSIVE, "the tester never sent a public key that is not on P-256",
-                       checked=0)
+        return self.judged(f"{self.checked} pairing(s) with a public key off the curve, "
+                           f"each refused",
+                           "the tester never sent a public key that is not on P-256")

@@ -16,11 +16,11 @@ reset.
 
 from __future__ import annotations
 
-from fuzzer.oracles.base import INCONCLUSIVE, PASS, Verdict
-from fuzzer.oracles.pairing import SUPPORT_CAP, LinkState, Pairing, PairingMonitor, peer_of
+from fuzzer.oracles.base import Verdict
+from fuzzer.oracles.pairing import LinkState, Pairing, PairingMonitor, peer_of
 from fuzzer.protocol import smp
 from fuzzer.protocol.codec import Decoded
-from fuzzer.protocol.nordic_dfu import SERVICE_UUID_BYTES
+from fuzzer.protocol.nordic_dfu import advertises_dfu
 from fuzzer.trace import events as ev
 from fuzzer.trace.events import Event
 
@@ -51,7 +51,7 @@ class RepeatedAttempts(PairingMonitor):
     def see(self, event: Event) -> None:
         """An advertisement: the device restarted if it now runs the other firmware image."""
         address = str((event.info or {}).get("address", ""))
-        dfu = SERVICE_UUID_BYTES in event.data
+        dfu = advertises_dfu(event.data)
         if self.image.setdefault(address, dfu) != dfu:
             self.image[address] = dfu
             self.failures.clear()
@@ -72,8 +72,7 @@ class RepeatedAttempts(PairingMonitor):
                 # refused (0x09 Repeated Attempts is the spec's answer; a device that refuses
                 # this peer's pairing for another reason also made it wait)
                 self.checked += 1
-                if len(self.support) < SUPPORT_CAP:
-                    self.support.append(event)
+                self.supported(event)
                 return
             ms = (p.request.t - last.t) / 1000 if p.request is not None else 0
             answer = dec.name if reason is None else \
@@ -90,11 +89,7 @@ class RepeatedAttempts(PairingMonitor):
         self.failures.clear()  # a power cycle by the tester: RAM is gone
 
     def verdict(self) -> Verdict:
-        if self.violations:
-            return self.failed()
-        if self.checked:
-            return Verdict(PASS, f"{self.checked} retry(ies) after an authentication failure "
-                                 f"refused with Repeated Attempts", support=self.support,
-                           checked=self.checked)
-        return Verdict(INCONCLUSIVE, "no peer asked to pair again soon after failing "
-                                     "authentication", checked=0)
+        return self.judged(f"{self.checked} retry(ies) after an authentication failure "
+                           f"refused with Repeated Attempts",
+                           "no peer asked to pair again soon after failing "
+                           "authentication")

@@ -24,10 +24,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fuzzer.oracles.base import INCONCLUSIVE, PASS, Verdict
+from fuzzer.oracles.base import Verdict
 from fuzzer.oracles.pairing import (
     KEY_DISTRIBUTION,
-    SUPPORT_CAP,
     LinkState,
     Pairing,
     PairingMonitor,
@@ -157,8 +156,7 @@ class SmpOrder(PairingMonitor):
         """An out-of-sequence PDU's case is over without a violation."""
         if o.bad is not None and not o.reported:
             self.checked += 1
-            if len(self.support) < SUPPORT_CAP:
-                self.support.append(o.bad[0])
+            self.supported(o.bad[0])
         o.bad = None
 
     def on_pairing_start(self, st: LinkState, p: Pairing, event: Event) -> None:
@@ -267,11 +265,6 @@ class SmpOrder(PairingMonitor):
             o = st.data[self.slot].get("order")
             if o is not None:
                 self._settle(o)
-        if self.violations:
-            return self.failed()
-        if self.checked:
-            return Verdict(PASS, f"{self.checked} out-of-sequence SMP PDU(s), none answered or "
-                                 f"followed by progress", support=self.support,
-                           checked=self.checked)
-        return Verdict(INCONCLUSIVE, "the tester never sent an SMP PDU out of sequence",
-                       checked=0)
+        return self.judged(f"{self.checked} out-of-sequence SMP PDU(s), none answered or "
+                           f"followed by progress",
+                           "the tester never sent an SMP PDU out of sequence")

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fuzzer.oracles.base import INCONCLUSIVE, PASS, Verdict
-from fuzzer.oracles.pairing import SUPPORT_CAP, LinkState, PairingMonitor
+from fuzzer.oracles.base import Verdict
+from fuzzer.oracles.pairing import LinkState, PairingMonitor
 from fuzzer.protocol import ll
 from fuzzer.trace import events as ev
 from fuzzer.trace.describe import decode
@@ -95,14 +95,9 @@ class ZeroLtk(PairingMonitor):
                          ([held] if held is not None else []) + evidence,
                          signature="other-device")
             return
-        if len(self.support) < SUPPORT_CAP:
-            self.support.append(event)
+        self.supported(event)
 
     def verdict(self) -> Verdict:
-        if self.violations:
-            return self.failed()
-        if self.checked:
-            return Verdict(PASS, f"{self.checked} encrypted link(s), each under a key the tester "
-                                 f"got from a pairing or bond", support=self.support,
-                           checked=self.checked)
-        return Verdict(INCONCLUSIVE, "encryption never came on", checked=0)
+        return self.judged(f"{self.checked} encrypted link(s), each under a key the tester "
+                           f"got from a pairing or bond",
+                           "encryption never came on")

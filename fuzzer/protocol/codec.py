@@ -245,10 +245,7 @@ class Codec:
         Raises ValueError naming the field on an unknown field, a wrong type,
         an out-of-range integer or a ``("bytes", N)`` value of the wrong length.
         """
-        try:
-            c = self._by_name[name]
-        except KeyError:
-            raise ValueError(f"unknown {self.family or 'PDU'} type {name!r}") from None
+        c = self._compiled(name)
         if not c.field_set.issuperset(fields):
             bad = sorted(set(fields) - c.field_set)
             raise ValueError(f"{name}: unknown field(s) {', '.join(bad)}")

@@ -34,10 +34,12 @@ defined in :mod:`fuzzer.protocol.scapy_layers` and re-exported here lazily
 
 from __future__ import annotations
 
+import functools
 import struct
 import uuid
 from typing import Any
 
+from fuzzer.protocol import ll
 from fuzzer.protocol.codec import Codec, PduType
 
 # ------------------------------------------------------------------ UUIDs (ble_dfu.h)
@@ -79,6 +81,16 @@ SERVICE_UUID_BYTES = SERVICE_UUID_LE
 CONTROL_POINT_UUID_BYTES = CONTROL_POINT_UUID_LE
 PACKET_UUID_BYTES = PACKET_UUID_LE
 VERSION_UUID_BYTES = VERSION_UUID_LE
+
+
+@functools.lru_cache(maxsize=64)  # a device advertises the same data again and again
+def advertises_dfu(adv_data: bytes) -> bool:
+    """Whether advertising data lists the Legacy DFU service (as the DFU bootloader does)."""
+    for ad_type, value in ll.ad_structures(adv_data):
+        if ad_type in (ll.COMPLETE_128, ll.INCOMPLETE_128):
+            if SERVICE_UUID_BYTES in [value[i:i + 16] for i in range(0, len(value), 16)]:
+                return True
+    return False
 
 # ------------------------------------------------------------------ control point opcodes
 START_DFU = 0x01

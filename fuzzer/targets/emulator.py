@@ -346,11 +346,7 @@ class EmulatorTarget(Target):
         if conn is None:
             raise TargetError("not connected")
         frame = l2cap.frame(cid, payload)
-        channel = conn.channel
-        if len(frame) <= channel.max_payload:
-            air: tuple[bytes, ...] = (channel.build(ll.LLID_START, frame),)  # one PDU (2.4)
-        else:
-            air = tuple(channel.build_l2cap(frame))
+        air = tuple(conn.channel.build_l2cap(frame))
         if layer is None:
             self._send_air(conn, air, "l2cap", frame)
         else:
@@ -359,7 +355,7 @@ class EmulatorTarget(Target):
 
     def _send_control(self, conn: _CentralLink, pdu: bytes) -> Event:
         """Send one LL control PDU; returns its event."""
-        return self._send_air(conn, (conn.channel.build(ll.LLID_CONTROL, pdu),), "ll", pdu)
+        return self._send_air(conn, (conn.channel.build_control(pdu),), "ll", pdu)
 
     def _send_air(self, conn: _CentralLink, air: tuple[bytes, ...], layer: str,
                   data: bytes) -> Event:
