@@ -64,3 +64,14 @@ def test_memory_stays_bounded_and_files_stay(tmp_path):
     rng = random.Random(1)
     picked = [corpus.pick(rng, 200).iteration for _ in range(500)]
     assert sum(picked) / len(picked) > 100  # recent finds are favoured
+
+
+def test_files_not_yet_written_stay_bounded(tmp_path, monkeypatch):
+    monkeypatch.setattr(Corpus, "BATCH", 3)
+    monkeypatch.setattr(Corpus, "BACKLOG", 7)
+    corpus = Corpus(tmp_path, set(PROCEDURES))
+    for i in range(40):
+        corpus.add(Program(f"p{i}", {}, [ProgramStep("wait", {"ms": i})]), 1, i)
+        assert i + 1 - len(list(tmp_path.glob("*.yaml"))) < Corpus.BACKLOG + Corpus.BATCH
+    corpus.flush()
+    assert len(list(tmp_path.glob("*.yaml"))) == 40

@@ -1,6 +1,6 @@
 """The corpus: programs that found new transitions, on disk (one YAML file each, written
-atomically by a background writer and flushed before the campaign saves its state), shared by
-workers, scheduled favouring those that found new transitions recently.
+atomically by a background writer, in batches, and flushed before the campaign saves its state),
+shared by workers, scheduled favouring those that found new transitions recently.
 """
 
 from __future__ import annotations
@@ -65,6 +65,12 @@ class ProgramText:
         return head + "steps:\n" + "".join(map(self._step, program.steps))
 
 
+def _write_files(files: list[tuple[Path, str]]) -> None:
+    """Write each (path, text) atomically, in order."""
+    for path, text in files:
+        write_atomic(path, text, durable=False)
+
+
 @dataclass
 class Entry:
     id: str
@@ -79,6 +85,11 @@ class Corpus:
 
     #: how many entries a weighted pick compares (a tournament keeps picking O(1))
     TOURNAMENT = 8
+    #: how many files the writer is handed at once: waking it costs the fuzz loop more than a
+    #: file's write (they share a core), so it is woken once per batch, not once per file
+    BATCH = 32
+    #: how many files may wait to be written before :meth:`add` waits for them (bounds memory)
+    BACKLOG = 256
 
     def __init__(self, directory: Path, procedures: set[str], in_memory: int = 2000) -> None:
         self.directory = directory
@@ -90,7 +101,9 @@ class Corpus:
         self._seen_files: set[str] = set()
         self._yaml = ProgramText()
         self._writer: ThreadPoolExecutor | None = None
-        self._pending: list[Future] = []
+        self._batch: list[tuple[Path, str]] = []  # files not yet handed to the writer
+        self._pending: list[Future] = []  # the writer's batches not known to be written
+        self._backlog = 0  # files handed to the writer, in those batches
         directory.mkdir(parents=True, exist_ok=True)
 
     def __len__(self) -> int:
@@ -130,15 +143,26 @@ class Corpus:
     def _write(self, path: Path, text: str) -> None:
         """Write an entry's file atomically, in the background: the fuzz loop does not wait for
         the disk. :meth:`flush` waits for every write so far."""
+        self._batch.append((path, text))
+        if len(self._batch) >= self.BATCH:
+            self._hand_over()
+            if self._backlog >= self.BACKLOG:
+                self.flush()
+
+    def _hand_over(self) -> None:
+        """Hand the files of the batch to the writer."""
+        batch, self._batch = self._batch, []
         if self._writer is None:
             self._writer = ThreadPoolExecutor(1, thread_name_prefix="corpus-writer")
-        self._pending.append(self._writer.submit(write_atomic, path, text, durable=False))
-        if len(self._pending) >= 256:
-            self.flush()
+        self._pending.append(self._writer.submit(_write_files, batch))
+        self._backlog += len(batch)
 
     def flush(self) -> None:
         """Wait until every entry added so far is on disk (raises what a write raised)."""
+        if self._batch:
+            self._hand_over()
         pending, self._pending = self._pending, []
+        self._backlog = 0
         for future in pending:
             future.result()
 
