@@ -18,6 +18,9 @@ from fuzzer.trace.events import Event
 STEP_ACTIONS = frozenset({ev.CONNECT, ev.CONNECT_FAIL, ev.RESET})
 #: Link changes that are part of the device's answer.
 _ANSWERS = frozenset({ev.DISCONNECT, ev.ENCRYPTION, ev.SCAN_EMPTY, ev.NO_ANSWER})
+#: Every kind of event besides PDUs that is an action, part of an answer or changes the abstract
+#: state (``walk`` skips the others: step marks, keys, notes, white-box snapshots).
+_WATCHED = STEP_ACTIONS | _ANSWERS | {ev.ADV, ev.CONNECT, ev.RESET, ev.BOND}
 
 #: (layer, octets) -> (PDU name for feedback, SMP phase or None when malformed), for all
 #: programs alike: fuzz programs send and get the same PDUs again and again.
@@ -75,6 +78,7 @@ def walk(events: list[Event]) -> tuple[set[tuple[str, str, str]], int]:
     answer: tuple[str, ...] = ()  # the names of the device's answer, in order
     names = _PDU_NAMES
     kinds = _ANSWER_KINDS
+    watched = _WATCHED
     PDU, TESTER, DISCONNECT = ev.PDU, ev.TESTER, ev.DISCONNECT  # noqa: N806 - the loop's constants
 
     for e in events:
@@ -85,6 +89,8 @@ def walk(events: list[Event]) -> tuple[set[tuple[str, str, str]], int]:
             except KeyError:
                 name, phase = _pdu_name(e)
             tester_action = e.src == TESTER
+        elif kind not in watched:
+            continue
         else:
             tester_action = kind in STEP_ACTIONS or (kind == DISCONNECT and e.src == TESTER)
         if tester_action:
