@@ -44,7 +44,7 @@ from fuzzer.engine.program import EXPECTATIONS_SCHEMA, PeerSpec, Program, parse_
 from fuzzer.engine.vocabulary import random_step
 from fuzzer.oracles.invariants import Invariant
 from fuzzer.schema import Field, SpecError, load_yaml, validate
-from fuzzer.targets.base import Target
+from fuzzer.targets.base import Target, seeded_random
 from fuzzer.trace.atomic import write_atomic
 
 STRATEGIES = ("model", "random")
@@ -285,7 +285,7 @@ class Campaign:
 
     def _rng(self) -> random.Random:
         """The random stream of this iteration (so a resumed run goes on, not over)."""
-        return random.Random(f"blefuzz-{self.seed}-{self.worker}-{self.stats.iterations}")
+        return seeded_random(f"blefuzz-{self.seed}-{self.worker}-{self.stats.iterations}")
 
     def next_program(self, rng: random.Random) -> Program:
         cfg = self.config

@@ -71,8 +71,11 @@ def _write_files(files: list[tuple[Path, str]]) -> None:
         write_atomic(path, text, durable=False)
 
 
-@dataclass
+@dataclass(slots=True)
 class Entry:
+    """A kept program and what its scheduling weighs (slots: a pick reads several entries at
+    random, each without an attribute dict to fetch too)."""
+
     id: str
     program: Program
     new_transitions: int
