@@ -11,10 +11,11 @@ import re
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
-from fuzzer.engine.program import Program, ProgramStep
+from fuzzer.engine.program import Program
 from fuzzer.schema import SpecError
 from fuzzer.trace.atomic import write_atomic
 
@@ -48,8 +49,8 @@ class ProgramText:
             text = self._parts[key] = make()
         return text
 
-    def _step(self, step: ProgramStep) -> str:
-        d = step.to_dict()
+    def _step(self, d: dict[str, Any]) -> str:
+        """The YAML of a step given as its ``to_dict()``."""
         # repr: the content with its types (a str "1" differs from the int 1)
         return self._remember(repr(d), lambda: dump([d]))
 
@@ -57,12 +58,12 @@ class ProgramText:
         data = program.to_dict()
         if not program.steps or not _PLAIN_NAME.fullmatch(program.name):
             return dump(data)
-        del data["steps"]  # the last key: its items follow the rest, unindented
+        steps = data.pop("steps")  # the last key: its items follow the rest, unindented
         data["name"] = _NAME_MARK
         head = self._remember(repr(data), lambda: dump(data))
         # a name of plain characters double-quoted is that string in YAML (and never a number)
         head = head.replace(f"name: {_NAME_MARK}\n", f'name: "{program.name}"\n', 1)
-        return head + "steps:\n" + "".join(map(self._step, program.steps))
+        return head + "steps:\n" + "".join(map(self._step, steps))
 
 
 def _write_files(files: list[tuple[Path, str]]) -> None:
