@@ -332,6 +332,89 @@ def test_liveness_commands_and_notifications_need_no_answer():
     assert verdict.status == PASS and verdict.checked == 0
 
 
+class Subscribed(Feed):
+    """A trace the monitor subscribed itself to, as in the fuzz loop (a handler per kind of
+    event, routed by the trace)."""
+
+    def __init__(self, monitor) -> None:
+        super().__init__(monitor)
+        self.trace = Trace()
+        monitor.subscribe(self.trace)
+
+
+def _summary(verdict) -> tuple:
+    return (verdict.status, verdict.message, verdict.checked,
+            [(v.message, v.step, v.signature, [e.seq for e in v.events])
+             for v in verdict.violations], [e.seq for e in verdict.support])
+
+
+def _liveness_story(f: Feed):
+    pairing_request = smp.SMP.encode(
+        "Pairing Request", io_capability=3, oob_data_flag=0, authreq=1,
+        max_encryption_key_size=16, initiator_key_distribution=3, responder_key_distribution=3)
+    f.step(0)
+    f.adv()
+    f.connect()
+    f.att(ev.TESTER, "Read Request", attribute_handle=3)
+    f.att(ev.DEVICE, "Read Response", value=b"x")
+    f.step(1)
+    f.att(ev.TESTER, "Read Request", attribute_handle=3)  # not answered
+    f.step(2)
+    f.pdu(ev.TESTER, "ll", ll.LL_CONTROL.encode("LL_ENC_REQ", rand=bytes(8), ediv=0,
+                                                skdm=bytes(8), ivm=bytes(4)))
+    f.pdu(ev.DEVICE, "ll", ll.LL_CONTROL.encode("LL_ENC_RSP", skds=bytes(8), ivs=bytes(4)))
+    f.att(ev.TESTER, "Read Request", attribute_handle=3)  # during the encryption start
+    f.step(3)
+    f.add(ev.ENCRYPTION, ev.DEVICE, link=f.link, info={"state": "on"})
+    f.pdu(ev.TESTER, "smp", pairing_request)
+    f.t += 31_000_000  # SMP silence past its timeout (Vol 3 Part H 3.4)
+    f.pdu(ev.DEVICE, "smp", smp.SMP.encode("Pairing Failed", reason=8))
+    f.step(4)
+    f.pdu(ev.TESTER, "smp", pairing_request)  # SMP may be closed: need not be answered
+    f.step(5)
+    f.disconnect()
+    f.connect()
+    f.pdu(ev.TESTER, "smp", pairing_request)  # a new link: must be answered
+    f.step(6)
+    f.disconnect(by=ev.DEVICE)
+    f.add(ev.SCAN_EMPTY, ev.DEVICE, info={})
+    f.pdu(ev.TESTER, "ll", ll.LL_CONTROL.encode("LL_FEATURE_REQ", feature_set=bytes(8)))
+
+
+def test_liveness_subscribed_judges_every_event_as_fed_alone():
+    """Subscribed, LIVENESS gets each kind of event through its own handler: same violations,
+    evidence and verdict as fed every event through observe."""
+    alone = Feed(Liveness("LIVENESS"))
+    subscribed = Subscribed(Liveness("LIVENESS"))
+    for f in (alone, subscribed):
+        _liveness_story(f)
+    verdict = alone.monitor.finish()
+    assert [v.signature for v in verdict.violations] == [
+        "no-answer:att", "no-answer:smp", "not-advertising", "no-answer:ll"]
+    assert _summary(subscribed.monitor.finish()) == _summary(verdict)
+
+
+def test_bond_gate_subscribed_judges_every_event_as_fed_alone():
+    """Subscribed, BOND-GATE gets ADV, CONNECT and each side's ATT PDUs through their own
+    handlers: same violations, evidence and verdict as fed every event through observe."""
+    context = {"protected_characteristics": ["2A38"]}
+    alone = Feed(EncryptedAttributeGate("BOND-GATE", {}, context))
+    subscribed = Subscribed(EncryptedAttributeGate("BOND-GATE", {}, context))
+    for f in (alone, subscribed):
+        f.adv()
+        f.connect()
+        f.att(ev.TESTER, "Read By Type Request", starting_handle=1, ending_handle=0xFFFF,
+              attribute_type=BSL)
+        f.att(ev.DEVICE, "Read By Type Response", length=3, data=b"\x0c\x00\x01")
+        f.att(ev.TESTER, "Write Command", attribute_handle=0x0E, value=b"\x01")
+        f.att(ev.TESTER, "Read Request", attribute_handle=0x0E)
+        f.att(ev.DEVICE, "Error Response", request_opcode_in_error=att.READ_REQ,
+              attribute_handle_in_error=0x0E, error_code=att.INSUFFICIENT_AUTHENTICATION)
+    verdict = alone.monitor.finish()
+    assert verdict.status == FAIL and len(verdict.violations) == 1
+    assert _summary(subscribed.monitor.finish()) == _summary(verdict)
+
+
 # --- the invariants file names these monitors ----------------------------------------------------
 
 _STORY = ("BOND-ENC", "BOND-GATE", "LTK-LEAK", "LIVENESS")

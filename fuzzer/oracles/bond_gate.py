@@ -10,14 +10,16 @@ encrypted is a violation for such an attribute, whichever came first.
 from __future__ import annotations
 
 import functools
+import weakref
 
 from fuzzer.oracles.att_access import served
 from fuzzer.oracles.base import INCONCLUSIVE, PASS, Monitor, Verdict
 from fuzzer.protocol import att, gatt
 from fuzzer.trace import events as ev
 from fuzzer.trace.describe import decode
-from fuzzer.trace.events import Event
+from fuzzer.trace.events import Event, Trace
 
+_PDU = frozenset({ev.PDU})
 _REFUSALS = {att.INSUFFICIENT_AUTHENTICATION, att.INSUFFICIENT_ENCRYPTION,
              att.INSUFFICIENT_ENCRYPTION_KEY_SIZE}
 
@@ -48,23 +50,47 @@ class EncryptedAttributeGate(Monitor):
         self.request: Event | None = None
         self.checked = 0
 
+    def subscribe(self, trace: Trace) -> None:
+        """Listen to ADV and CONNECT events, the tester's ATT PDUs and the device's, each kind
+        with its handler."""
+        self.trace_ref = weakref.ref(trace)
+        trace.subscribe(self.on_adv, frozenset({ev.ADV}))
+        trace.subscribe(self.on_connect, frozenset({ev.CONNECT}))
+        trace.subscribe(self.on_request, _PDU, self.LAYERS, frozenset({ev.TESTER}))
+        trace.subscribe(self.on_answer, _PDU, self.LAYERS, frozenset({ev.DEVICE}))
+
     def observe(self, event: Event) -> None:
+        """Take one event (a monitor fed alone; on a trace, each kind of event goes to its
+        handler directly)."""
         kind = event.kind
         if kind == ev.ADV:
-            self.adv_name[event.info["address"]] = event.info.get("name", "")
+            self.on_adv(event)
         elif kind == ev.CONNECT:
-            addr = event.info["peripheral_address"]
-            self.db = (addr, self.adv_name.get(addr, ""))
-            self.request = None
+            self.on_connect(event)
         elif kind == ev.PDU and event.layer == "att":
             if event.src == ev.TESTER:
-                dec = event.memo or decode(event)
-                if dec is not None and not dec.opcode & att.COMMAND_FLAG:
-                    self.request = event
-            else:
-                self._on_answer(event)
+                self.on_request(event)
+            elif event.src == ev.DEVICE:
+                self.on_answer(event)
 
-    def _on_answer(self, event: Event) -> None:
+    def on_adv(self, event: Event) -> None:
+        """An advertiser's name: a GATT database belongs to an address and name."""
+        self.adv_name[event.info["address"]] = event.info.get("name", "")
+
+    def on_connect(self, event: Event) -> None:
+        """A new link: to the GATT database of the device's address and name."""
+        addr = event.info["peripheral_address"]
+        self.db = (addr, self.adv_name.get(addr, ""))
+        self.request = None
+
+    def on_request(self, event: Event) -> None:
+        """A tester ATT PDU: a request (not a command) awaits the device's answer."""
+        dec = event.memo or decode(event)
+        if dec is not None and not dec.opcode & att.COMMAND_FLAG:
+            self.request = event
+
+    def on_answer(self, event: Event) -> None:
+        """A device ATT PDU: the answer to the last request, a refusal or attributes served."""
         dec = event.memo or decode(event)
         req = self.request
         if dec is None or req is None:

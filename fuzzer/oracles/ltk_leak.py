@@ -53,10 +53,11 @@ class LtkLeak(Monitor):
         """A device PDU, once a key is held: searched for every held key."""
         self.checked += 1
         # one search per key in all the octets first: a hit (or a key across two of them)
-        # is then looked at closely
-        octets = b"".join((*event.air, event.data))
+        # is then looked at closely. find, not ``in``: CPython's ``in`` on bytes first tries
+        # the operand as an integer (an exception raised and cleared each time)
+        find = b"".join((*event.air, event.data)).find
         for pattern, _key in self.patterns:
-            if pattern in octets:
+            if find(pattern) >= 0:
                 self._search(event)
                 return
 

@@ -7,7 +7,10 @@ later trace gets the same subscriptions in one step, with listeners of its own m
 
 from __future__ import annotations
 
+import functools
 import weakref
+from collections.abc import Callable
+from operator import attrgetter
 from types import MethodType
 from typing import Any
 
@@ -16,12 +19,23 @@ from fuzzer.oracles.invariants import Invariant
 from fuzzer.trace.events import Subscriptions, Trace
 
 
-class _Plan:
-    """How the first trace was subscribed: each listener as (function, index of its owner among
-    the monitors then the shared helpers), the routing, and each shared helper with the indices
-    of the monitors that joined it."""
+def _method_of(listener: MethodType) -> Callable[[Any], Any]:
+    """What gives another owner of the same class the same listener (a bound method): its
+    look-up by name when it is a method of the owner's class (far cheaper than binding the
+    function anew), else the function bound to the owner."""
+    owner, func = listener.__self__, listener.__func__
+    for name in (listener.__name__, *dir(type(owner))):
+        if getattr(type(owner), name, None) is func and getattr(owner, name) == listener:
+            return attrgetter(name)
+    return functools.partial(MethodType, func)
 
-    __slots__ = ("subscriptions", "functions", "owners", "helpers")
+
+class _Plan:
+    """How the first trace was subscribed: each listener as (its look-up, index of its owner
+    among the monitors then the shared helpers), the routing, and each shared helper with the
+    indices of the monitors that joined it."""
+
+    __slots__ = ("subscriptions", "listeners", "helpers")
 
     def __init__(self, trace: Trace, monitors: list[Monitor]) -> None:
         index = {id(m): i for i, m in enumerate(monitors)}
@@ -30,8 +44,8 @@ class _Plan:
             index[id(helper)] = len(monitors) + len(self.helpers)
             self.helpers.append((key, helper, [index[id(m)] for m in helper.monitors]))
         self.subscriptions: Subscriptions = trace.subscriptions()
-        self.functions = [listener.__func__ for listener in self.subscriptions.listeners]
-        self.owners = [index[id(listener.__self__)] for listener in self.subscriptions.listeners]
+        self.listeners = [(_method_of(listener), index[id(listener.__self__)])
+                          for listener in self.subscriptions.listeners]
 
 
 class MonitorSet:
@@ -66,7 +80,7 @@ class MonitorSet:
             trace_ref = weakref.ref(trace)
             for m in monitors:
                 m.trace_ref = trace_ref
-            # each listener: its function bound to the new owner at its place
-            trace.subscribe_like(plan.subscriptions, list(
-                map(MethodType, plan.functions, map(owners.__getitem__, plan.owners))))
+            # each listener: the same method of the new owner at its place
+            trace.subscribe_like(plan.subscriptions,
+                                 [method(owners[i]) for method, i in plan.listeners])
         return list(zip(self.ids, monitors, strict=True))

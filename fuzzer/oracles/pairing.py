@@ -321,7 +321,9 @@ class PairingTracker:
         _LINK_HANDLERS[event.kind](self, event)
 
     def _smp(self, event: Event) -> None:
-        st = self._state(event)
+        st = self.current
+        if event.link is not None and (st is None or st.link is not event.link):
+            st = self._state(event)  # another link than the last event's
         dec = event.memo or decode(event)
         if st is None or dec is None:
             return
@@ -359,7 +361,9 @@ class PairingTracker:
 
     def _att(self, event: Event) -> None:
         """An ATT PDU moves the current link too, whoever reads ATT."""
-        st = self._state(event)
+        st = self.current
+        if event.link is not None and (st is None or st.link is not event.link):
+            st = self._state(event)  # another link than the last event's
         mons = self.monitors
         for hook, i in self._plan.hooks["on_att"]:
             hook(mons[i], st, event)
