@@ -346,7 +346,7 @@ class EmulatorTarget(Target):
         if conn is None:
             raise TargetError("not connected")
         frame = l2cap.frame(cid, payload)
-        air = tuple(conn.channel.build_l2cap(frame))
+        air = conn.channel.build_l2cap(frame)
         if layer is None:
             self._send_air(conn, air, "l2cap", frame)
         else:
@@ -377,15 +377,17 @@ class EmulatorTarget(Target):
     def _exchange(self, rounds: int = 1) -> None:
         """Let connection events pass and take in what the device sends."""
         clock = self.device.clock
+        quiet = False  # the device has sent all it had, and no timer has fired since
+        settled = True
         for _ in range(rounds):
-            settled = self._drain()
-            if self._conn is None:
-                return
+            if not quiet:
+                settled = self._drain()
+                if self._conn is None:
+                    return
             # the device sends anything more only if a timer fires meanwhile
-            due = clock.next_due()
-            end = clock.now + _CONN_INTERVAL_US
-            clock.advance_to(end)
-            if not settled or (due is not None and due <= end):
+            fired = clock.advance_to(clock.now + _CONN_INTERVAL_US)
+            quiet = settled and not fired
+            if not quiet:
                 self._drain()
         conn = self._conn
         if conn is not None:
