@@ -16,10 +16,10 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from itertools import repeat
 
 from fuzzer.crypto import p256
 from fuzzer.crypto.legacy import c1, s1
+from fuzzer.crypto.rand import random_octets
 from fuzzer.crypto.sc import f4, f5, f6, g2, sc_address
 from fuzzer.crypto.session import mask_key
 from fuzzer.emulator.bonds import Bond, BondStore
@@ -222,7 +222,7 @@ class SecurityManager:
         self.p = _Pairing()
 
     def _random(self, n: int) -> bytes:
-        return bytes(map(self.rng.getrandbits, repeat(8, n)))
+        return random_octets(self.rng, n)
 
     def _restart_timer(self) -> None:
         if self._timer is None:

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import random
 from functools import lru_cache
-from itertools import repeat
 from typing import Any
 
+from fuzzer.crypto.rand import random_octets
 from fuzzer.crypto.session import LinkCipher, session_key
 from fuzzer.emulator.data_channel import (
     AIR_MAX_PAYLOAD,
@@ -565,9 +565,8 @@ class EmulatorTarget(Target):
         conn = self._require_conn()
         ltk_b = _parse_hex(ltk, "ltk", 16)
         rand_b = _parse_hex(rand, "rand", 8)
-        getrandbits = self.rng.getrandbits
-        skdm = bytes(map(getrandbits, repeat(8, 8)))
-        ivm = bytes(map(getrandbits, repeat(8, 4)))
+        skdm = random_octets(self.rng, 8)
+        ivm = random_octets(self.rng, 4)
         refresh = conn.link.encrypted
         conn.encryption = {"state": "wait_rsp", "ltk": ltk_b, "ediv": int(ediv), "rand": rand_b,
                            "skdm": skdm, "ivm": ivm, "key_size": int(key_size),
