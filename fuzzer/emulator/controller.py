@@ -405,7 +405,7 @@ class LinkLayer:
         restart = conn.enc_state == "paused"
         skds = random_octets(self.rng, 8)
         ivs = random_octets(self.rng, 4)
-        self.send_control(ll.LL_CONTROL.encode("LL_ENC_RSP", skds=skds, ivs=ivs))
+        self.send_control(ll.ll_enc_rsp(skds, ivs))
         ltk = self.host.on_ltk_request(f["rand"], f["ediv"]) if self.host else None
         if ltk is None:
             self._enc_key_missing(conn, restart)

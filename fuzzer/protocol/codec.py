@@ -27,7 +27,7 @@ target-generated octets.  Problems are reported in :attr:`Decoded.error`.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 __all__ = ["Codec", "Decoded", "FieldKind", "PduType", "UNKNOWN"]
@@ -269,6 +269,42 @@ class Codec:
             return c.head.pack(c.opcode, *map(fields.get, c.wire_names, c.wire_defaults))
         except (struct.error, TypeError, OverflowError):
             raise self._explain(c, fields) from None
+
+    def packer(self, name: str) -> Callable[..., bytes]:
+        """An encoder of PDU ``name`` that takes every field's value, in wire order, as
+        positional arguments: ``packer(name)(*values)`` builds what ``encode`` builds from the
+        same values as keywords, and raises what it raises, without the keywords' handling
+        (for PDUs built again and again).
+        """
+        c = self._compiled(name)
+        names = c.wire_names
+        encode = self.encode
+
+        def by_name(*values: Any) -> bytes:
+            if len(values) != len(names):
+                raise TypeError(f"{name}: {len(names)} field values, got {len(values)}")
+            return encode(name, **dict(zip(names, values)))  # noqa: B905 - same lengths
+
+        if not c.simple:
+            return by_name
+        pack, opcode = c.head.pack, c.opcode
+        octets = tuple((i, c.bytes_len[n]) for i, n in enumerate(names) if n in c.bytes_len)
+
+        def pack_values(*values: Any) -> bytes:
+            if len(values) == len(names):
+                # ("bytes", N) fields must be N octets: struct would pad or cut them
+                for i, size in octets:
+                    v = values[i]
+                    if type(v) is not bytes or len(v) != size:
+                        break
+                else:
+                    try:
+                        return pack(opcode, *values)
+                    except (struct.error, TypeError, OverflowError):
+                        pass
+            return by_name(*values)  # the error, as ``encode`` reports it
+
+        return pack_values
 
     def encode_fields(self, name: str, fields: Mapping[str, Any]) -> bytes:
         """Same as :meth:`encode` but with the fields in a mapping (e.g. ``Decoded.fields``)."""
