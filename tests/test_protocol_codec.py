@@ -250,3 +250,15 @@ def test_packer_raises_as_encode_does(name: str, values: tuple) -> None:
     assert str(positional.value) == str(by_keyword.value)
     with pytest.raises(TypeError):
         SMP.packer(name)(*values, 0)  # one value too many
+
+
+@pytest.mark.parametrize("values", [(2, "0102"), (256, b"\x01\x02"), (2, [1, 2])])
+def test_packer_with_a_rest_field_raises_as_encode_does(values: tuple) -> None:
+    fields = dict(zip(("length", "data"), values, strict=True))
+    with pytest.raises(ValueError) as by_keyword:
+        ATT.encode("Read By Type Response", **fields)
+    with pytest.raises(ValueError) as positional:
+        ATT.packer("Read By Type Response")(*values)
+    assert str(positional.value) == str(by_keyword.value)
+    assert ATT.packer("Read By Type Response")(2, bytearray(b"\x01\x02")) == ATT.encode(
+        "Read By Type Response", length=2, data=bytearray(b"\x01\x02"))

@@ -285,9 +285,9 @@ class Codec:
                 raise TypeError(f"{name}: {len(names)} field values, got {len(values)}")
             return encode(name, **dict(zip(names, values)))  # noqa: B905 - same lengths
 
-        if not c.simple:
+        if c.u24:
             return by_name
-        pack, opcode = c.head.pack, c.opcode
+        pack, opcode, rest_at, tail = c.head.pack, c.opcode, c.rest_at, c.tail.pack
         octets = tuple((i, c.bytes_len[n]) for i, n in enumerate(names) if n in c.bytes_len)
 
         def pack_values(*values: Any) -> bytes:
@@ -299,7 +299,12 @@ class Codec:
                         break
                 else:
                     try:
-                        return pack(opcode, *values)
+                        if rest_at < 0:
+                            return pack(opcode, *values)
+                        rest = values[rest_at]
+                        if type(rest) is bytes:
+                            return (pack(opcode, *values[:rest_at]) + rest
+                                    + tail(*values[rest_at + 1:]))
                     except (struct.error, TypeError, OverflowError):
                         pass
             return by_name(*values)  # the error, as ``encode`` reports it

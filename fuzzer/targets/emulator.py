@@ -586,8 +586,7 @@ class EmulatorTarget(Target):
         enc = conn.encryption
         assert enc is not None
         enc["state"] = "wait_rsp"
-        self._send_control(conn, ll.ll_enc_req(
-            enc["rand"], enc["ediv"], enc["skdm"], enc["ivm"]))
+        self._send_control(conn, ll.ll_enc_req(enc["rand"], enc["ediv"], enc["skdm"], enc["ivm"]))
 
     def _encrypt_unanswered(self, conn: _CentralLink) -> None:
         """Record an encrypt step the device left unfinished, or that lost the link."""
