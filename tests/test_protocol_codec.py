@@ -233,3 +233,32 @@ def test_aliases() -> None:
     assert nordic_dfu.CONTROL_POINT_UUID_BYTES == nordic_dfu.CONTROL_POINT_UUID_LE
     assert nordic_dfu.IMAGE_APPLICATION == 4 and nordic_dfu.RESP_NOT_SUPPORTED == 3
     assert gatt.uuid16(0x2800) == b"\x00\x28"
+
+
+@pytest.mark.parametrize(("name", "values"), [
+    ("Pairing Random", (b"\x01" * 15,)),  # one octet short
+    ("Pairing Random", ("00" * 16,)),  # text, not octets
+    ("Pairing Request", (1, 2, 3, 256, 0, 0)),  # out of range for u8
+    ("Pairing Failed", (-1,)),
+])
+def test_packer_raises_as_encode_does(name: str, values: tuple) -> None:
+    fields = dict(zip([f for f, _k in SMP.fields_of(name)], values, strict=True))
+    with pytest.raises(ValueError) as by_keyword:
+        SMP.encode(name, **fields)
+    with pytest.raises(ValueError) as positional:
+        SMP.packer(name)(*values)
+    assert str(positional.value) == str(by_keyword.value)
+    with pytest.raises(TypeError):
+        SMP.packer(name)(*values, 0)  # one value too many
+
+
+@pytest.mark.parametrize("values", [(2, "0102"), (256, b"\x01\x02"), (2, [1, 2])])
+def test_packer_with_a_rest_field_raises_as_encode_does(values: tuple) -> None:
+    fields = dict(zip(("length", "data"), values, strict=True))
+    with pytest.raises(ValueError) as by_keyword:
+        ATT.encode("Read By Type Response", **fields)
+    with pytest.raises(ValueError) as positional:
+        ATT.packer("Read By Type Response")(*values)
+    assert str(positional.value) == str(by_keyword.value)
+    assert ATT.packer("Read By Type Response")(2, bytearray(b"\x01\x02")) == ATT.encode(
+        "Read By Type Response", length=2, data=bytearray(b"\x01\x02"))

@@ -72,24 +72,28 @@ class VirtualClock:
             self._fire_until(t_us)
         self.now = t_us if t_us > self.now else self.now
 
-    def advance_to(self, t_us: int) -> None:
-        """Move time forward to ``t_us`` (never backwards), firing due timers in order."""
+    def advance_to(self, t_us: int) -> bool:
+        """Move time forward to ``t_us`` (never backwards), firing due timers in order; whether
+        any fired."""
         timers = self._timers
-        if timers and timers[0][0] <= t_us:
-            self._fire_until(t_us)
+        fired = timers and timers[0][0] <= t_us and self._fire_until(t_us)
         if t_us > self.now:
             self.now = t_us
+        return bool(fired)
 
-    def _fire_until(self, t_us: int) -> None:
-        """Fire, in order, every live timer due at or before ``t_us``."""
+    def _fire_until(self, t_us: int) -> bool:
+        """Fire, in order, every live timer due at or before ``t_us``; whether any fired."""
         timers = self._timers
+        fired = False
         while timers and timers[0][0] <= t_us:
             due, seq, timer, callback = heapq.heappop(timers)
             if timer.cancelled or timer.seq != seq:
                 continue
             if due > self.now:
                 self.now = due
+            fired = True
             callback()
+        return fired
 
     def next_due(self) -> int | None:
         """When the next live timer fires, or None."""

@@ -14,9 +14,9 @@ from __future__ import annotations
 import random
 import struct
 from collections.abc import Callable
-from itertools import repeat
 from typing import Protocol
 
+from fuzzer.crypto.rand import random_octets
 from fuzzer.crypto.session import LinkCipher, session_key
 from fuzzer.emulator.clock import Timer, VirtualClock
 from fuzzer.emulator.data_channel import (
@@ -403,10 +403,9 @@ class LinkLayer:
             self._reject(conn, ll.LL_ENC_REQ, ll.LMP_PDU_NOT_ALLOWED)
             return
         restart = conn.enc_state == "paused"
-        random_octet = self.rng.getrandbits
-        skds = bytes(map(random_octet, repeat(8, 8)))
-        ivs = bytes(map(random_octet, repeat(8, 4)))
-        self.send_control(ll.LL_CONTROL.encode("LL_ENC_RSP", skds=skds, ivs=ivs))
+        skds = random_octets(self.rng, 8)
+        ivs = random_octets(self.rng, 4)
+        self.send_control(ll.ll_enc_rsp(skds, ivs))
         ltk = self.host.on_ltk_request(f["rand"], f["ediv"]) if self.host else None
         if ltk is None:
             self._enc_key_missing(conn, restart)

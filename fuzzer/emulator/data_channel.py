@@ -89,11 +89,12 @@ class DataChannel:
         self.sn ^= 1  # the peer acknowledges every PDU on the emulated air
         return bytes((header0, len(payload))) + payload
 
-    def build_l2cap(self, frame: bytes) -> list[bytes]:
+    def build_l2cap(self, frame: bytes) -> tuple[bytes, ...]:
         """Air PDUs that carry one L2CAP frame (LLID start, then continuation fragments)."""
         if len(frame) <= self.max_payload:
-            return [self.build(LLID_START, frame)]  # fits in one PDU (Vol 6 Part B 2.4)
-        return [self.build(llid, chunk) for llid, chunk in l2cap.fragment(frame, self.max_payload)]
+            return (self.build(LLID_START, frame),)  # fits in one PDU (Vol 6 Part B 2.4)
+        return tuple([self.build(llid, chunk)
+                      for llid, chunk in l2cap.fragment(frame, self.max_payload)])
 
     def build_control(self, pdu: bytes) -> bytes:
         """One air PDU carrying an LL control PDU."""

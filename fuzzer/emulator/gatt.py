@@ -31,6 +31,9 @@ SECONDARY_SERVICE_UUID = gatt.uuid16(gatt.SECONDARY_SERVICE)
 CHARACTERISTIC_UUID = gatt.uuid16(gatt.CHARACTERISTIC)
 CCCD_UUID = gatt.uuid16(gatt.CCCD)
 
+# Write Response has no parameters (Vol 3 Part F 3.4.5.2): encoded once
+_WRITE_RESPONSE = att.ATT.encode("Write Response")
+
 
 @dataclass
 class Attribute:
@@ -199,8 +202,7 @@ class AttServer:
     # --- helpers --------------------------------------------------------------------------------
 
     def _error(self, opcode: int, handle: int, code: int) -> None:
-        self.send(att.ATT.encode("Error Response", request_opcode_in_error=opcode,
-                                 attribute_handle_in_error=handle, error_code=code))
+        self.send(att.error_response(opcode, handle, code))
 
     def _check(self, needed: str, write: bool) -> int | None:
         """The ATT error for an access needing ``needed`` on this link, or None if allowed."""
@@ -316,7 +318,7 @@ class AttServer:
         if not out:
             self._error(opcode, start, att.ATTRIBUTE_NOT_FOUND)
             return
-        self.send(att.ATT.encode("Read By Type Response", length=length + 2, data=out))
+        self.send(att.read_by_type_response(length + 2, out))
 
     def _read_by_group_type(self, opcode: int, f: dict) -> None:
         start, end = f["starting_handle"], f["ending_handle"]
@@ -395,7 +397,7 @@ class AttServer:
         if attr.on_write is None:
             attr.value = bytes(value)
         if respond:
-            self.send(att.ATT.encode("Write Response"))
+            self.send(_WRITE_RESPONSE)
 
     def _write_command(self, opcode: int, f: dict) -> None:
         self._write(opcode, f, respond=False)

@@ -16,10 +16,10 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from itertools import repeat
 
 from fuzzer.crypto import p256
 from fuzzer.crypto.legacy import c1, s1
+from fuzzer.crypto.rand import random_octets
 from fuzzer.crypto.sc import f4, f5, f6, g2, sc_address
 from fuzzer.crypto.session import mask_key
 from fuzzer.emulator.bonds import Bond, BondStore
@@ -222,7 +222,7 @@ class SecurityManager:
         self.p = _Pairing()
 
     def _random(self, n: int) -> bytes:
-        return bytes(map(self.rng.getrandbits, repeat(8, n)))
+        return random_octets(self.rng, n)
 
     def _restart_timer(self) -> None:
         if self._timer is None:
@@ -419,7 +419,7 @@ class SecurityManager:
         self._restart_timer()
         p.mconfirm = f["confirm_value"]
         p.state = "wait_random"
-        self.send(smp.SMP.encode("Pairing Confirm", confirm_value=self._confirm(p.srand)))
+        self.send(smp.pairing_confirm(self._confirm(p.srand)))
 
     def _on_pairing_random(self, pdu: bytes, f: dict) -> None:
         p = self.p
@@ -435,7 +435,7 @@ class SecurityManager:
         self._restart_timer()
         p.stk = mask_key(s1(p.tk, p.srand, mrand), p.key_size)
         p.state = "wait_encryption"
-        self.send(smp.SMP.encode("Pairing Random", random_value=p.srand))
+        self.send(smp.pairing_random(p.srand))
 
     # LE Secure Connections (2.3.5.6) ---
 
@@ -461,13 +461,12 @@ class SecurityManager:
         self._restart_timer()
         p.pka = (x, y)
         p.debug_key = (x == p256.DEBUG_PUBLIC_X and y == p256.DEBUG_PUBLIC_Y) or cfg.debug_mode
-        self.send(smp.SMP.encode("Pairing Public Key", public_key_x=p.keypair.public_x,
-                                 public_key_y=p.keypair.public_y))
+        self.send(smp.pairing_public_key(p.keypair.public_x, p.keypair.public_y))
         p.nb = self._random(16)
         if p.method in (JUST_WORKS, pm.NUMERIC_COMPARISON):
             # Stage 1, Just Works / Numeric Comparison (2.3.5.6.2): Cb = f4(PKbx, PKax, Nb, 0)
             cb = f4(p.keypair.public_x, x, p.nb, 0)
-            self.send(smp.SMP.encode("Pairing Confirm", confirm_value=cb))
+            self.send(smp.pairing_confirm(cb))
             p.state = "wait_random"
         elif p.method == pm.OOB:
             # Stage 1, OOB (2.3.5.6.4): check the initiator's OOB confirm against its key
@@ -522,7 +521,7 @@ class SecurityManager:
             # The initiator reflected our confirm value (CVE-2020-26558): refuse.
             self._fail(smp.CONFIRM_VALUE_FAILED)
             return
-        self.send(smp.SMP.encode("Pairing Confirm", confirm_value=cb))
+        self.send(smp.pairing_confirm(cb))
         p.state = "wait_random"
 
     def _sc_random(self, na: bytes) -> None:
@@ -539,7 +538,7 @@ class SecurityManager:
                 self._fail(smp.CONFIRM_VALUE_FAILED)  # reflected nonce
                 return
             self._restart_timer()
-            self.send(smp.SMP.encode("Pairing Random", random_value=p.nb))
+            self.send(smp.pairing_random(p.nb))
             p.round += 1
             if p.round < PASSKEY_ROUNDS:
                 p.state = "wait_confirm"
@@ -551,7 +550,7 @@ class SecurityManager:
                 return
             self._restart_timer()
             p.na = na
-            self.send(smp.SMP.encode("Pairing Random", random_value=p.nb))
+            self.send(smp.pairing_random(p.nb))
             if p.method == pm.NUMERIC_COMPARISON:
                 # Both sides display g2(PKax, PKbx, Na, Nb); the user confirms (2.3.5.6.2)
                 p.passkey = g2(pkax, pkbx, p.na, p.nb)
@@ -593,7 +592,7 @@ class SecurityManager:
             return
         self._restart_timer()
         eb = f6(p.mac_key, p.nb, p.na, p.ra, self._iocap(p.pres), b, a)
-        self.send(smp.SMP.encode("Pairing DHKey Check", dhkey_check=eb))
+        self.send(smp.pairing_dhkey_check(eb))
         p.state = "wait_encryption"
         p.stk = p.ltk  # the LL encrypts with the LTK at once (EDIV = Rand = 0)
 

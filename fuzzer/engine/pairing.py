@@ -202,11 +202,11 @@ def _legacy(ctx: _Ctx, method: str, size: int) -> list[Event]:
     if opts.confirm == "invalid":
         mconfirm = bytes((mconfirm[0] ^ 1,)) + mconfirm[1:]
     _hold(ctx, "Mconfirm", mconfirm, "tester", valid=opts.confirm != "invalid")
-    ans = _expect(_ask(ctx, smp.SMP.encode("Pairing Confirm", confirm_value=mconfirm)),
+    ans = _expect(_ask(ctx, smp.pairing_confirm(mconfirm)),
                   "Pairing Confirm", "Pairing Confirm")
     sconfirm = ans.fields["confirm_value"]
     _checkpoint(ctx, "confirm")
-    ans = _expect(_ask(ctx, smp.SMP.encode("Pairing Random", random_value=mrand)),
+    ans = _expect(_ask(ctx, smp.pairing_random(mrand)),
                   "Pairing Random", "Pairing Random")
     srand = ans.fields["random_value"]
     _checkpoint(ctx, "random")
@@ -258,8 +258,7 @@ def _secure_connections(ctx: _Ctx, method: str, size: int) -> tuple[bytes, list[
         if "sc_public_key" not in seen:
             raise ProcedureFailed("no public key of the device to reflect yet")
         pkax, pkay = seen["sc_public_key"]
-    answers = _ask(ctx, smp.SMP.encode("Pairing Public Key", public_key_x=pkax,
-                                       public_key_y=pkay))
+    answers = _ask(ctx, smp.pairing_public_key(pkax, pkay))
     pk = _expect(answers, "Pairing Public Key", "Pairing Public Key")
     pkbx, pkby = pk.fields["public_key_x"], pk.fields["public_key_y"]
     seen["sc_public_key"] = (pkbx, pkby)
@@ -273,7 +272,7 @@ def _secure_connections(ctx: _Ctx, method: str, size: int) -> tuple[bytes, list[
     if method in (pm.JUST_WORKS, pm.NUMERIC_COMPARISON):
         cb = _expect(answers, "Pairing Confirm", "Pairing Public Key").fields["confirm_value"]
         na = runner.random_bytes(16)
-        nb = _expect(_ask(ctx, smp.SMP.encode("Pairing Random", random_value=na)),
+        nb = _expect(_ask(ctx, smp.pairing_random(na)),
                      "Pairing Random", "Pairing Random").fields["random_value"]
         if f4(pkbx, pkax, nb, 0) != cb:
             _fail(ctx, smp.CONFIRM_VALUE_FAILED, "the device's confirm value does not match")
@@ -286,7 +285,7 @@ def _secure_connections(ctx: _Ctx, method: str, size: int) -> tuple[bytes, list[
     elif method == pm.OOB:
         ra = bytes.fromhex(opts.oob_r or "00" * 16)[::-1]
         na = runner.random_bytes(16)
-        nb = _expect(_ask(ctx, smp.SMP.encode("Pairing Random", random_value=na)),
+        nb = _expect(_ask(ctx, smp.pairing_random(na)),
                      "Pairing Random", "Pairing Random").fields["random_value"]
     else:
         if opts.passkey is None:
@@ -304,7 +303,7 @@ def _secure_connections(ctx: _Ctx, method: str, size: int) -> tuple[bytes, list[
     if not valid:
         ea = bytes((ea[0] ^ 1,)) + ea[1:]
     _hold(ctx, "DHKeyCheck", ea, "tester", valid=valid)
-    ans = _expect(_ask(ctx, smp.SMP.encode("Pairing DHKey Check", dhkey_check=ea)),
+    ans = _expect(_ask(ctx, smp.pairing_dhkey_check(ea)),
                   "Pairing DHKey Check", "Pairing DHKey Check")
     eb = f6(mac_key, nb, na, ra, ctx.pres[1:4], b, a)
     if ans.fields["dhkey_check"] != eb:
@@ -337,9 +336,9 @@ def _passkey_rounds(ctx: _Ctx, passkey: int, pkax: bytes, pkbx: bytes) -> tuple[
         cai = f4(pkax, pkbx, na, r)
         if ctx.opts.confirm == "invalid" and i == 0:
             cai = bytes((cai[0] ^ 1,)) + cai[1:]
-        cbi = _expect(_ask(ctx, smp.SMP.encode("Pairing Confirm", confirm_value=cai)),
+        cbi = _expect(_ask(ctx, smp.pairing_confirm(cai)),
                       "Pairing Confirm", "Pairing Confirm", i + 1).fields["confirm_value"]
-        nb = _expect(_ask(ctx, smp.SMP.encode("Pairing Random", random_value=na)),
+        nb = _expect(_ask(ctx, smp.pairing_random(na)),
                      "Pairing Random", "Pairing Random", i + 1).fields["random_value"]
         if f4(pkbx, pkax, nb, r) != cbi:
             _fail(ctx, smp.CONFIRM_VALUE_FAILED, f"the device's confirm of round {i + 1} fails")

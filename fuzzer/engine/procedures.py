@@ -156,9 +156,7 @@ def discover_characteristics(runner: Runner) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     start = 1
     while start <= 0xFFFF:
-        rsp = _att(runner, att.ATT.encode(
-            "Read By Type Request", starting_handle=start, ending_handle=0xFFFF,
-            attribute_type=_CHARACTERISTIC_LE))
+        rsp = _att(runner, att.read_by_type_request(start, 0xFFFF, _CHARACTERISTIC_LE))
         if rsp is None or rsp.name != "Read By Type Response" or rsp.fields["length"] < 2:
             break
         last = start

@@ -116,6 +116,12 @@ ATT = Codec(opcode_size=1, family="ATT", types=[
         ("sign_counter", "u32"), ("signature", ("bytes", 8)))),
 ])
 
+# Encoders of the PDUs GATT discovery sends and answers again and again (field values in wire
+# order)
+read_by_type_request = ATT.packer("Read By Type Request")  # (start, end, attribute_type)
+read_by_type_response = ATT.packer("Read By Type Response")  # (length, data)
+error_response = ATT.packer("Error Response")  # (request opcode, handle, error_code)
+
 #: request opcode -> opcode of its success response (Vol 3 Part F 3.4.8)
 RESPONSE_FOR: dict[int, int] = {
     EXCHANGE_MTU_REQ: EXCHANGE_MTU_RSP,

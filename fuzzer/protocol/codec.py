@@ -27,7 +27,7 @@ target-generated octets.  Problems are reported in :attr:`Decoded.error`.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 __all__ = ["Codec", "Decoded", "FieldKind", "PduType", "UNKNOWN"]
@@ -100,7 +100,8 @@ class _Compiled:
     __slots__ = (
         "ptype", "name", "opcode", "names", "defaults", "field_set", "kinds",
         "head", "tail", "head_n", "tail_n", "min_len", "has_rest", "rest_name",
-        "u24", "bytes_len", "pieces", "simple", "bytes_items", "body", "default_map",
+        "u24", "bytes_len", "pieces", "simple", "bytes_items", "body", "wire_names",
+        "wire_defaults", "u24_at", "rest_at",
     )
 
     def __init__(self, ptype: PduType, opcode_size: int) -> None:
@@ -153,7 +154,12 @@ class _Compiled:
         # only int and ("bytes", N) fields: struct packs them all in one go
         self.simple = not self.u24 and not self.has_rest
         self.bytes_items = tuple(self.bytes_len.items())
-        self.default_map = dict(self.defaults)
+        # every field (the 'rest' one too) and its default, in wire order
+        self.wire_names = tuple(n for n, _ in self.defaults)
+        self.wire_defaults = tuple(d for _, d in self.defaults)
+        # where the u24 fields and the 'rest' field are among them
+        self.u24_at = tuple(i for i, (_n, _s, t) in enumerate(self.pieces) if t == "u24")
+        self.rest_at = next((i for i, (_n, _s, t) in enumerate(self.pieces) if t == "rest"), -1)
 
 
 class Codec:
@@ -245,7 +251,9 @@ class Codec:
         Raises ValueError naming the field on an unknown field, a wrong type,
         an out-of-range integer or a ``("bytes", N)`` value of the wrong length.
         """
-        c = self._compiled(name)
+        c = self._by_name.get(name)
+        if c is None:
+            c = self._compiled(name)  # raises: an unknown type
         if not c.field_set.issuperset(fields):
             bad = sorted(set(fields) - c.field_set)
             raise ValueError(f"{name}: unknown field(s) {', '.join(bad)}")
@@ -257,10 +265,51 @@ class Codec:
                 if type(v) is not bytes or len(v) != size:
                     self._check_octets(c, fname, size, v)
         try:
-            # the defaults in wire order, overridden by the fields given (all known: checked)
-            return c.head.pack(c.opcode, *{**c.default_map, **fields}.values())
+            # each field in wire order: the value given, else its default
+            return c.head.pack(c.opcode, *map(fields.get, c.wire_names, c.wire_defaults))
         except (struct.error, TypeError, OverflowError):
             raise self._explain(c, fields) from None
+
+    def packer(self, name: str) -> Callable[..., bytes]:
+        """An encoder of PDU ``name`` that takes every field's value, in wire order, as
+        positional arguments: ``packer(name)(*values)`` builds what ``encode`` builds from the
+        same values as keywords, and raises what it raises, without the keywords' handling
+        (for PDUs built again and again).
+        """
+        c = self._compiled(name)
+        names = c.wire_names
+        encode = self.encode
+
+        def by_name(*values: Any) -> bytes:
+            if len(values) != len(names):
+                raise TypeError(f"{name}: {len(names)} field values, got {len(values)}")
+            return encode(name, **dict(zip(names, values)))  # noqa: B905 - same lengths
+
+        if c.u24:
+            return by_name
+        pack, opcode, rest_at, tail = c.head.pack, c.opcode, c.rest_at, c.tail.pack
+        octets = tuple((i, c.bytes_len[n]) for i, n in enumerate(names) if n in c.bytes_len)
+
+        def pack_values(*values: Any) -> bytes:
+            if len(values) == len(names):
+                # ("bytes", N) fields must be N octets: struct would pad or cut them
+                for i, size in octets:
+                    v = values[i]
+                    if type(v) is not bytes or len(v) != size:
+                        break
+                else:
+                    try:
+                        if rest_at < 0:
+                            return pack(opcode, *values)
+                        rest = values[rest_at]
+                        if type(rest) is bytes:
+                            return (pack(opcode, *values[:rest_at]) + rest
+                                    + tail(*values[rest_at + 1:]))
+                    except (struct.error, TypeError, OverflowError):
+                        pass
+            return by_name(*values)  # the error, as ``encode`` reports it
+
+        return pack_values
 
     def encode_fields(self, name: str, fields: Mapping[str, Any]) -> bytes:
         """Same as :meth:`encode` but with the fields in a mapping (e.g. ``Decoded.fields``)."""
@@ -275,43 +324,36 @@ class Codec:
             raise ValueError(f"{c.name}.{fname}: expected {size} octets, got {len(v)}")
 
     def _encode(self, c: _Compiled, fields: Mapping[str, Any]) -> bytes:
+        """Encode a type with u24 or 'rest' fields (``fields`` all known)."""
         get = fields.get
         for fname, size in c.bytes_items:
             v = get(fname, _MISSING)
             if v is not _MISSING:
                 self._check_octets(c, fname, size, v)
-        rest: Any = b""
-        vals = [get(fname, default) for fname, default in c.defaults]
-        if c.u24 or c.has_rest:
-            vals = self._fix_special(c, vals)
-            if c.has_rest:
-                idx = c.head_n
-                rest = vals.pop(idx)
+        vals = list(map(get, c.wire_names, c.wire_defaults))
+        for i in c.u24_at:
+            v = vals[i]
+            if not isinstance(v, int):
+                raise ValueError(f"{c.name}.{c.wire_names[i]}: expected int, got "
+                                 f"{type(v).__name__}")
+            if not 0 <= v <= 0xFFFFFF:
+                raise ValueError(f"{c.name}.{c.wire_names[i]}: {v} out of range for u24")
+            vals[i] = v.to_bytes(3, "little")
         try:
             if not c.has_rest:
                 return c.head.pack(c.opcode, *vals)
-            return (
-                c.head.pack(c.opcode, *vals[: c.head_n])
-                + bytes(rest)
-                + c.tail.pack(*vals[c.head_n:])
-            )
+            rest = vals.pop(c.rest_at)  # the fixed fields before it are the head's
+            if type(rest) is not bytes:
+                if not isinstance(rest, _BYTES_LIKE):
+                    raise ValueError(f"{c.name}.{c.rest_name}: expected bytes, got "
+                                     f"{type(rest).__name__}")
+                rest = bytes(rest)
+            if not c.tail_n:
+                return c.head.pack(c.opcode, *vals) + rest
+            return (c.head.pack(c.opcode, *vals[: c.head_n]) + rest
+                    + c.tail.pack(*vals[c.head_n:]))
         except (struct.error, TypeError, OverflowError):
             raise self._explain(c, fields) from None
-
-    @staticmethod
-    def _fix_special(c: _Compiled, vals: list[Any]) -> list[Any]:
-        """Convert u24 ints to 3 octets and type-check the 'rest' field."""
-        for i, (fname, _size, tag) in enumerate(c.pieces):
-            v = vals[i]
-            if tag == "u24":
-                if not isinstance(v, int):
-                    raise ValueError(f"{c.name}.{fname}: expected int, got {type(v).__name__}")
-                if not 0 <= v <= 0xFFFFFF:
-                    raise ValueError(f"{c.name}.{fname}: {v} out of range for u24")
-                vals[i] = v.to_bytes(3, "little")
-            elif tag == "rest" and not isinstance(v, (bytes, bytearray, memoryview)):
-                raise ValueError(f"{c.name}.{fname}: expected bytes, got {type(v).__name__}")
-        return vals
 
     @staticmethod
     def _explain(c: _Compiled, fields: Mapping[str, Any]) -> ValueError:

@@ -141,6 +141,10 @@ LL_CONTROL = Codec(opcode_size=1, family="LL control", types=[
         ("phys", "u8"), ("min_used_channels", "u8"))),
 ])
 
+# Encoders of the encryption start's PDUs (field values in wire order), sent on every encrypt
+ll_enc_req = LL_CONTROL.packer("LL_ENC_REQ")  # (rand, ediv, skdm, ivm)
+ll_enc_rsp = LL_CONTROL.packer("LL_ENC_RSP")  # (skds, ivs)
+
 # FeatureSet bits (Vol 6 Part B 4.6), as masks over int.from_bytes(feature_set, "little")
 FEATURE_LE_ENCRYPTION = 1 << 0
 FEATURE_CONNECTION_PARAMETERS_REQUEST = 1 << 1

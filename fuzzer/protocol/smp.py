@@ -58,6 +58,12 @@ SMP = Codec(opcode_size=1, family="SMP", types=[
             (("notification_type", "u8"),)),
 ])
 
+# Encoders of the PDUs every pairing sends again and again (field values in wire order)
+pairing_confirm = SMP.packer("Pairing Confirm")  # (confirm_value)
+pairing_random = SMP.packer("Pairing Random")  # (random_value)
+pairing_public_key = SMP.packer("Pairing Public Key")  # (public_key_x, public_key_y)
+pairing_dhkey_check = SMP.packer("Pairing DHKey Check")  # (dhkey_check)
+
 # IO Capability (Vol 3 Part H 3.5.1, Table 3.4)
 DISPLAY_ONLY = 0x00
 DISPLAY_YES_NO = 0x01

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import random
 from functools import lru_cache
-from itertools import repeat
 from typing import Any
 
+from fuzzer.crypto.rand import random_octets
 from fuzzer.crypto.session import LinkCipher, session_key
 from fuzzer.emulator.data_channel import (
     AIR_MAX_PAYLOAD,
@@ -346,7 +346,7 @@ class EmulatorTarget(Target):
         if conn is None:
             raise TargetError("not connected")
         frame = l2cap.frame(cid, payload)
-        air = tuple(conn.channel.build_l2cap(frame))
+        air = conn.channel.build_l2cap(frame)
         if layer is None:
             self._send_air(conn, air, "l2cap", frame)
         else:
@@ -377,15 +377,17 @@ class EmulatorTarget(Target):
     def _exchange(self, rounds: int = 1) -> None:
         """Let connection events pass and take in what the device sends."""
         clock = self.device.clock
+        quiet = False  # the device has sent all it had, and no timer has fired since
+        settled = True
         for _ in range(rounds):
-            settled = self._drain()
-            if self._conn is None:
-                return
+            if not quiet:
+                settled = self._drain()
+                if self._conn is None:
+                    return
             # the device sends anything more only if a timer fires meanwhile
-            due = clock.next_due()
-            end = clock.now + _CONN_INTERVAL_US
-            clock.advance_to(end)
-            if not settled or (due is not None and due <= end):
+            fired = clock.advance_to(clock.now + _CONN_INTERVAL_US)
+            quiet = settled and not fired
+            if not quiet:
                 self._drain()
         conn = self._conn
         if conn is not None:
@@ -563,9 +565,8 @@ class EmulatorTarget(Target):
         conn = self._require_conn()
         ltk_b = _parse_hex(ltk, "ltk", 16)
         rand_b = _parse_hex(rand, "rand", 8)
-        getrandbits = self.rng.getrandbits
-        skdm = bytes(map(getrandbits, repeat(8, 8)))
-        ivm = bytes(map(getrandbits, repeat(8, 4)))
+        skdm = random_octets(self.rng, 8)
+        ivm = random_octets(self.rng, 4)
         refresh = conn.link.encrypted
         conn.encryption = {"state": "wait_rsp", "ltk": ltk_b, "ediv": int(ediv), "rand": rand_b,
                            "skdm": skdm, "ivm": ivm, "key_size": int(key_size),
@@ -585,8 +586,7 @@ class EmulatorTarget(Target):
         enc = conn.encryption
         assert enc is not None
         enc["state"] = "wait_rsp"
-        self._send_control(conn, ll.LL_CONTROL.encode(
-            "LL_ENC_REQ", rand=enc["rand"], ediv=enc["ediv"], skdm=enc["skdm"], ivm=enc["ivm"]))
+        self._send_control(conn, ll.ll_enc_req(enc["rand"], enc["ediv"], enc["skdm"], enc["ivm"]))
 
     def _encrypt_unanswered(self, conn: _CentralLink) -> None:
         """Record an encrypt step the device left unfinished, or that lost the link."""
