@@ -70,6 +70,43 @@ def _security_arguments(profile: DeviceProfile) -> dict[str, Any]:
     )
 
 
+class _LazyRandom(random.Random):
+    """``random.Random(text)``, seeded on first use: seeding costs more than a short program
+    that never draws from the device's stream. Once seeded it is a plain ``random.Random``."""
+
+    def __init__(self, text: str) -> None:  # unseeded until ``_start``
+        self._text = text
+        self.gauss_next = None  # as seeding leaves it (``gauss`` reads it before drawing)
+
+    def _start(self) -> None:
+        """Seed as ``random.Random(text)`` does and become a plain ``random.Random`` (once: a
+        method bound before then may still call here)."""
+        if type(self) is _LazyRandom:
+            text = self.__dict__.pop("_text")
+            self.__class__ = random.Random
+            random.Random.__init__(self, text)
+
+    def seed(self, *args: Any, **kwargs: Any) -> None:
+        _LazyRandom._start(self)
+        random.Random.seed(self, *args, **kwargs)
+
+    def random(self) -> float:
+        _LazyRandom._start(self)
+        return random.Random.random(self)
+
+    def getrandbits(self, k: int) -> int:
+        _LazyRandom._start(self)
+        return random.Random.getrandbits(self, k)
+
+    def getstate(self) -> tuple:
+        _LazyRandom._start(self)
+        return random.Random.getstate(self)
+
+    def setstate(self, state: tuple) -> None:
+        _LazyRandom._start(self)
+        random.Random.setstate(self, state)
+
+
 class Device:
     """One emulated device built from a profile; deterministic for a given seed."""
 
@@ -78,7 +115,7 @@ class Device:
         self.flaws = profile.flaws
         self.components = profile.components  # component classes by name (see make)
         self.clock = VirtualClock()
-        self.rng = random.Random(f"blefuzz-device-{seed}")
+        self.rng: random.Random = _LazyRandom(f"blefuzz-device-{seed}")
         self._constants = constants = _ProfileConstants.of(profile)
         self.address = constants.address
         self.address_type = constants.address_type
