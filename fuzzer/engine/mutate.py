@@ -11,6 +11,7 @@ import itertools
 import random
 from collections.abc import Callable
 
+from fuzzer.crypto.rand import random_octets
 from fuzzer.engine.program import ProgramStep
 from fuzzer.engine.vocabulary import CODECS, PAIR_OPTIONS, UUIDS, field_value, random_step
 
@@ -93,7 +94,7 @@ class Mutator:
         if how == "truncate" and raw:
             raw = raw[: self.rng.randrange(len(raw))]
         elif how == "extend":
-            raw += bytes(self.rng.getrandbits(8) for _ in range(self.rng.choice((1, 2, 16))))
+            raw += random_octets(self.rng, self.rng.choice((1, 2, 16)))
         elif how == "flip" and raw:
             j = self.rng.randrange(len(raw))
             raw[j] ^= 1 << self.rng.randrange(8)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import random
 from functools import cached_property
-from itertools import repeat
 from typing import Any
 
+from fuzzer.crypto.rand import random_octets
 from fuzzer.engine.central import CentralModel, Peer
 from fuzzer.engine.program import Program, ProgramStep
 from fuzzer.targets.base import StepHandler, Target, TargetError, seeded_random
@@ -119,4 +119,5 @@ class Runner:
             self.target.run_op("scan", {})
 
     def random_bytes(self, n: int) -> bytes:
-        return bytes(map(self.rng.getrandbits, repeat(8, n)))
+        """``n`` octets from the tester's random source."""
+        return random_octets(self.rng, n)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from fuzzer.crypto.rand import random_octets
 from fuzzer.engine.program import ProgramStep
 from fuzzer.protocol import att, ll, smp
 from fuzzer.protocol.codec import Codec
@@ -47,11 +48,11 @@ def field_value(rng: random.Random, kind: Any) -> Any:
     """A value for a codec field kind: a boundary value most of the time, else random."""
     if isinstance(kind, tuple):  # ("bytes", N)
         n = kind[1]
-        return rng.choice((bytes(n), b"\xff" * n, bytes(rng.getrandbits(8) for _ in range(n)),
+        return rng.choice((bytes(n), b"\xff" * n, random_octets(rng, n),
                            bytes(range(n))))
     if kind == "rest":
         n = rng.choice((0, 1, 2, 4, 16, 22, 40))
-        return bytes(rng.getrandbits(8) for _ in range(n))
+        return random_octets(rng, n)
     values = INTERESTING[kind]
     if rng.random() < 0.7:
         return rng.choice(values)
@@ -92,7 +93,7 @@ def random_step(rng: random.Random, capabilities: frozenset[str], peers: list[st
     if kind == "power_cycle":
         return ProgramStep("power_cycle", {})
     if kind == "encrypt":
-        key = rng.choice((bytes(16), bytes(rng.getrandbits(8) for _ in range(16))))
+        key = rng.choice((bytes(16), random_octets(rng, 16)))
         return ProgramStep("encrypt", {"ltk": key.hex(), "ediv": rng.choice((0, 1, 0xFFFF)),
                                        "rand": "00" * 8})
     return random_procedure(rng, peer)
