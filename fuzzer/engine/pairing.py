@@ -89,32 +89,34 @@ def _smp(ctx: _Ctx, pdu: bytes) -> list[Event]:
     return ctx.runner.target.run_op("smp", {"pdu": pdu})  # runner.primitive("smp", pdu=pdu)
 
 
+def _decoded(e: Event) -> smp.Decoded:
+    """A device SMP PDU, decoded once per PDU (the trace's decoding); an empty PDU has no trace
+    decoding: it decodes as a truncated unknown one."""
+    return e.memo or (decode_pdu(e) if e.data else smp.SMP.decode(e.data))  # type: ignore[return-value]
+
+
 def _ask(ctx: _Ctx, pdu: bytes) -> list[smp.Decoded]:
     """Send an SMP PDU; the device's SMP PDUs that came back, decoded (as ``_answers``)."""
     out = []
     for e in ctx.runner.target.run_op("smp", {"pdu": pdu}):  # runner.primitive("smp", ...)
         if e.kind == ev.PDU and e.src == ev.DEVICE and e.layer == "smp":
-            out.append(decode_pdu(e) if e.data else smp.SMP.decode(e.data))
+            out.append(_decoded(e))
     return out
 
 
 def _answers(events: list[Event]) -> list[smp.Decoded]:
-    """The device's SMP PDUs among ``events``, decoded (once per PDU: the trace's decoding)."""
-    out = []
-    for e in events:
-        if e.kind == ev.PDU and e.src == ev.DEVICE and e.layer == "smp":
-            # an empty PDU has no trace decoding; it decodes as a truncated unknown one
-            out.append(decode_pdu(e) if e.data else smp.SMP.decode(e.data))
-    return out
+    """The device's SMP PDUs among ``events``, decoded."""
+    return [_decoded(e) for e in events
+            if e.kind == ev.PDU and e.src == ev.DEVICE and e.layer == "smp"]
 
 
 def _expect(answers: list[smp.Decoded], name: str, after: str,
-            round_no: int | None = None) -> smp.Decoded:
-    """The answer called ``name``; else ProcedureFailed saying what came after ``after`` (of
-    passkey round ``round_no``)."""
-    for a in answers:
-        if a.name == name:
-            return a
+            round_no: int | None = None) -> dict[str, Any]:
+    """The fields of the answer called ``name``; else ProcedureFailed saying what came after
+    ``after`` (of passkey round ``round_no``)."""
+    for answer_name, _opcode, fields, _error in answers:  # unpacked: cheaper than .name
+        if answer_name == name:
+            return fields
     if round_no is not None:
         after = f"{after} (round {round_no})"
     if answers and answers[0].name == "Pairing Failed":
@@ -159,10 +161,9 @@ def pair(runner: Runner, p: Peer, opts: PairingOptions) -> str:
         "Pairing Request", io_capability=io, oob_data_flag=1 if oob else 0, authreq=authreq,
         max_encryption_key_size=max_key, initiator_key_distribution=model.initiator_keys,
         responder_key_distribution=model.responder_keys)
-    rsp = _expect(_ask(ctx, ctx.preq), "Pairing Response", "Pairing Request")
+    f = _expect(_ask(ctx, ctx.preq), "Pairing Response", "Pairing Request")
     _checkpoint(ctx, "request")
-    ctx.pres = smp.SMP.encode("Pairing Response", **rsp.fields)
-    f = rsp.fields
+    ctx.pres = smp.SMP.encode("Pairing Response", **f)
     size = min(max_key, f["max_encryption_key_size"])
     resp_mitm = bool(f["authreq"] & smp.AUTHREQ_MITM)
     resp_oob = bool(f["oob_data_flag"])
@@ -202,13 +203,11 @@ def _legacy(ctx: _Ctx, method: str, size: int) -> list[Event]:
     if opts.confirm == "invalid":
         mconfirm = bytes((mconfirm[0] ^ 1,)) + mconfirm[1:]
     _hold(ctx, "Mconfirm", mconfirm, "tester", valid=opts.confirm != "invalid")
-    ans = _expect(_ask(ctx, smp.pairing_confirm(mconfirm)),
-                  "Pairing Confirm", "Pairing Confirm")
-    sconfirm = ans.fields["confirm_value"]
+    sconfirm = _expect(_ask(ctx, smp.pairing_confirm(mconfirm)),
+                       "Pairing Confirm", "Pairing Confirm")["confirm_value"]
     _checkpoint(ctx, "confirm")
-    ans = _expect(_ask(ctx, smp.pairing_random(mrand)),
-                  "Pairing Random", "Pairing Random")
-    srand = ans.fields["random_value"]
+    srand = _expect(_ask(ctx, smp.pairing_random(mrand)),
+                    "Pairing Random", "Pairing Random")["random_value"]
     _checkpoint(ctx, "random")
     if confirm(srand) != sconfirm:
         _fail(ctx, smp.CONFIRM_VALUE_FAILED, "the device's confirm value does not match")
@@ -260,7 +259,7 @@ def _secure_connections(ctx: _Ctx, method: str, size: int) -> tuple[bytes, list[
         pkax, pkay = seen["sc_public_key"]
     answers = _ask(ctx, smp.pairing_public_key(pkax, pkay))
     pk = _expect(answers, "Pairing Public Key", "Pairing Public Key")
-    pkbx, pkby = pk.fields["public_key_x"], pk.fields["public_key_y"]
+    pkbx, pkby = pk["public_key_x"], pk["public_key_y"]
     seen["sc_public_key"] = (pkbx, pkby)
     try:
         dhkey = own.dhkey(pkbx, pkby)
@@ -270,10 +269,10 @@ def _secure_connections(ctx: _Ctx, method: str, size: int) -> tuple[bytes, list[
     _checkpoint(ctx, "public_key")
     ra = rb = bytes(16)
     if method in (pm.JUST_WORKS, pm.NUMERIC_COMPARISON):
-        cb = _expect(answers, "Pairing Confirm", "Pairing Public Key").fields["confirm_value"]
+        cb = _expect(answers, "Pairing Confirm", "Pairing Public Key")["confirm_value"]
         na = runner.random_bytes(16)
         nb = _expect(_ask(ctx, smp.pairing_random(na)),
-                     "Pairing Random", "Pairing Random").fields["random_value"]
+                     "Pairing Random", "Pairing Random")["random_value"]
         if f4(pkbx, pkax, nb, 0) != cb:
             _fail(ctx, smp.CONFIRM_VALUE_FAILED, "the device's confirm value does not match")
         _checkpoint(ctx, "random")
@@ -286,7 +285,7 @@ def _secure_connections(ctx: _Ctx, method: str, size: int) -> tuple[bytes, list[
         ra = bytes.fromhex(opts.oob_r or "00" * 16)[::-1]
         na = runner.random_bytes(16)
         nb = _expect(_ask(ctx, smp.pairing_random(na)),
-                     "Pairing Random", "Pairing Random").fields["random_value"]
+                     "Pairing Random", "Pairing Random")["random_value"]
     else:
         if opts.passkey is None:
             raise ProcedureFailed(f"the pairing needs a passkey ({method}); give 'passkey'")
@@ -306,7 +305,7 @@ def _secure_connections(ctx: _Ctx, method: str, size: int) -> tuple[bytes, list[
     ans = _expect(_ask(ctx, smp.pairing_dhkey_check(ea)),
                   "Pairing DHKey Check", "Pairing DHKey Check")
     eb = f6(mac_key, nb, na, ra, ctx.pres[1:4], b, a)
-    if ans.fields["dhkey_check"] != eb:
+    if ans["dhkey_check"] != eb:
         _fail(ctx, smp.DHKEY_CHECK_FAILED, "the device's DHKey check does not verify")
     _hold(ctx, "LTK", ltk, "derived", authenticated=pm.is_authenticated(method),
           secure_connections=True, key_size=size, debug_key=ctx.debug_key)
@@ -337,9 +336,9 @@ def _passkey_rounds(ctx: _Ctx, passkey: int, pkax: bytes, pkbx: bytes) -> tuple[
         if ctx.opts.confirm == "invalid" and i == 0:
             cai = bytes((cai[0] ^ 1,)) + cai[1:]
         cbi = _expect(_ask(ctx, smp.pairing_confirm(cai)),
-                      "Pairing Confirm", "Pairing Confirm", i + 1).fields["confirm_value"]
+                      "Pairing Confirm", "Pairing Confirm", i + 1)["confirm_value"]
         nb = _expect(_ask(ctx, smp.pairing_random(na)),
-                     "Pairing Random", "Pairing Random", i + 1).fields["random_value"]
+                     "Pairing Random", "Pairing Random", i + 1)["random_value"]
         if f4(pkbx, pkax, nb, r) != cbi:
             _fail(ctx, smp.CONFIRM_VALUE_FAILED, f"the device's confirm of round {i + 1} fails")
     return na, nb
@@ -351,8 +350,8 @@ def _distribute(ctx: _Ctx, f: dict, size: int, events: list[Event], result: dict
                 authreq: int) -> None:
     runner, p = ctx.runner, ctx.peer
     got: dict[str, dict] = {}
-    for d in _answers(events):
-        got[d.name] = d.fields
+    for name, _opcode, fields, _error in _answers(events):
+        got[name] = fields
     init_keys = f["initiator_key_distribution"]
     resp_keys = f["responder_key_distribution"]
     device_identity = ctx.device

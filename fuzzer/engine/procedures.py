@@ -138,6 +138,8 @@ def pair(runner: Runner, peer: str | None = None, method: str = "auto", bond: bo
 
 # the attribute type of characteristic declarations, as on air (Vol 3 Part G 3.3.1)
 _CHARACTERISTIC_LE = gatt.uuid_to_le(gatt.CHARACTERISTIC)
+# what a server sends unasked (Vol 3 Part F 3.4.7), not an answer to a request
+_SERVER_INITIATED = frozenset({"Handle Value Notification", "Handle Value Indication"})
 
 
 def _att(runner: Runner, pdu: bytes) -> att.Decoded | None:
@@ -145,9 +147,9 @@ def _att(runner: Runner, pdu: bytes) -> att.Decoded | None:
     for e in runner.target.run_op("att", {"pdu": pdu}):  # runner.primitive("att", pdu=pdu)
         if e.kind == ev.PDU and e.src == ev.DEVICE and e.layer == "att":
             # decoded once per PDU (the trace's decoding); an empty PDU decodes as truncated
-            d = decode_pdu(e) if e.data else att.ATT.decode(e.data)
-            if d.name not in ("Handle Value Notification", "Handle Value Indication"):
-                return d
+            d = e.memo or (decode_pdu(e) if e.data else att.ATT.decode(e.data))
+            if d[0] not in _SERVER_INITIATED:  # d.name
+                return d  # type: ignore[return-value]
     return None
 
 
@@ -157,10 +159,13 @@ def discover_characteristics(runner: Runner) -> list[dict[str, Any]]:
     start = 1
     while start <= 0xFFFF:
         rsp = _att(runner, att.read_by_type_request(start, 0xFFFF, _CHARACTERISTIC_LE))
-        if rsp is None or rsp.name != "Read By Type Response" or rsp.fields["length"] < 2:
+        if rsp is None:
+            break
+        name, _opcode, fields, _error = rsp
+        if name != "Read By Type Response" or fields["length"] < 2:
             break
         last = start
-        for handle, value in att.read_by_type_entries(rsp.fields["length"], rsp.fields["data"]):
+        for handle, value in att.read_by_type_entries(fields["length"], fields["data"]):
             decl = gatt.decode_characteristic_declaration(value)
             if decl is None:
                 continue
