@@ -130,7 +130,7 @@ def _expect(answers: list[smp.Decoded], name: str, after: str,
 
 def _hold(ctx: _Ctx, kind: str, value: bytes, origin: str, **extra: Any) -> None:
     """Record key material the tester now holds (oracles check where it shows up again)."""
-    ctx.runner.trace.add(ctx.runner.target.now_us, ev.KEY, ev.TESTER, info={
+    ctx.runner.trace.add(ctx.runner.target.clock.now, ev.KEY, ev.TESTER, info={
         "peer": ctx.peer.name, "type": kind, "value": value.hex(),
         "device_address": ctx.device, "origin": origin, **extra})
 
@@ -390,7 +390,7 @@ def _distribute(ctx: _Ctx, f: dict, size: int, events: list[Event], result: dict
                         authenticated=pm.is_authenticated(result["method"]))
     p.bonds[device_identity] = stored
     p.bonds[ctx.device] = stored
-    runner.trace.add(runner.target.now_us, ev.BOND, ev.TESTER, info={
+    runner.trace.add(runner.target.clock.now, ev.BOND, ev.TESTER, info={
         "peer": p.name, "device_address": device_identity, "connection_address": ctx.device,
         "ltk": ltk.hex(), "ediv": ediv, "rand": rand.hex(), "key_size": size,
         "method": result["method"], "secure_connections": result["secure_connections"],

@@ -66,7 +66,7 @@ class Runner:
         op, args = step.op, step.args
         trace = self.trace
         trace.step = index
-        trace.add(self.target.now_us, ev.STEP, ev.TESTER, info={
+        trace.add(self.target.clock.now, ev.STEP, ev.TESTER, info={
             "index": index, "op": op, "args": dict(args), "label": step.label})
         handler = (_procedure_handlers or _load_procedures()).get(op)
         if handler is not None:
@@ -111,7 +111,7 @@ class Runner:
             raise TargetError(f"unknown peer {name!r}") from exc
 
     def note(self, text: str) -> None:
-        self.trace.add(self.target.now_us, ev.NOTE, ev.TESTER, info={"text": text})
+        self.trace.add(self.target.clock.now, ev.NOTE, ev.TESTER, info={"text": text})
 
     def probe(self) -> None:
         """Liveness probe: with no link up, the device must be advertising."""

@@ -26,7 +26,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from hashlib import sha512
-from typing import Any
+from typing import Any, Protocol
 
 from fuzzer.trace.events import Event, Link, Trace
 
@@ -85,6 +85,13 @@ def seeded_random(text: str) -> random.Random:
     return rng
 
 
+class Clock(Protocol):
+    """A target's clock as the engine reads it."""
+
+    #: the time in microseconds (virtual for the emulator)
+    now: int
+
+
 class TargetError(RuntimeError):
     """The target cannot perform a step (missing capability, bad argument, not connected)."""
 
@@ -94,6 +101,9 @@ class Target(ABC):
 
     name = "target"
     capabilities: frozenset[str] = frozenset()
+    #: The target's clock (``clock.now``, as ``now_us``); a plain attribute, not a property:
+    #: the engine reads the time for every step and every event it records.
+    clock: Clock
 
     def __init__(self) -> None:
         self.trace = Trace()
@@ -115,9 +125,9 @@ class Target(ABC):
         return self.run(Step(op, args))
 
     @property
-    @abstractmethod
     def now_us(self) -> int:
-        """The target's clock (virtual for the emulator)."""
+        """The target's clock in microseconds (virtual for the emulator)."""
+        return self.clock.now
 
     @property
     @abstractmethod

@@ -127,6 +127,7 @@ class EmulatorTarget(Target):
         """A fresh device from the profile, as if just flashed and powered on."""
         self.seed = seed
         self.device = Device(self.profile, seed=seed)
+        self.clock = self.device.clock
         self._rng: random.Random | None = None
         self._set_conn(None)
         self.crashed = False
@@ -153,10 +154,6 @@ class EmulatorTarget(Target):
         if self._rng is None:
             self._rng = seeded_random(f"blefuzz-radio-{self.seed}")
         return self._rng
-
-    @property
-    def now_us(self) -> int:
-        return self.device.clock.now
 
     #: Whether a link to the device is up (kept with ``_conn``: read for every step).
     connected: bool = False
