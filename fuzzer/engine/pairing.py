@@ -114,9 +114,9 @@ def _expect(answers: list[smp.Decoded], name: str, after: str,
             round_no: int | None = None) -> dict[str, Any]:
     """The fields of the answer called ``name``; else ProcedureFailed saying what came after
     ``after`` (of passkey round ``round_no``)."""
-    for answer_name, _opcode, fields, _error in answers:  # unpacked: cheaper than .name
-        if answer_name == name:
-            return fields
+    for a in answers:
+        if a.name == name:
+            return a.fields
     if round_no is not None:
         after = f"{after} (round {round_no})"
     if answers and answers[0].name == "Pairing Failed":
@@ -350,8 +350,8 @@ def _distribute(ctx: _Ctx, f: dict, size: int, events: list[Event], result: dict
                 authreq: int) -> None:
     runner, p = ctx.runner, ctx.peer
     got: dict[str, dict] = {}
-    for name, _opcode, fields, _error in _answers(events):
-        got[name] = fields
+    for d in _answers(events):
+        got[d.name] = d.fields
     init_keys = f["initiator_key_distribution"]
     resp_keys = f["responder_key_distribution"]
     device_identity = ctx.device

@@ -148,7 +148,7 @@ def _att(runner: Runner, pdu: bytes) -> att.Decoded | None:
         if e.kind == ev.PDU and e.src == ev.DEVICE and e.layer == "att":
             # decoded once per PDU (the trace's decoding); an empty PDU decodes as truncated
             d = e.memo or (decode_pdu(e) if e.data else att.ATT.decode(e.data))
-            if d[0] not in _SERVER_INITIATED:  # d.name
+            if d.name not in _SERVER_INITIATED:
                 return d  # type: ignore[return-value]
     return None
 
@@ -159,10 +159,10 @@ def discover_characteristics(runner: Runner) -> list[dict[str, Any]]:
     start = 1
     while start <= 0xFFFF:
         rsp = _att(runner, att.read_by_type_request(start, 0xFFFF, _CHARACTERISTIC_LE))
-        if rsp is None:
+        if rsp is None or rsp.name != "Read By Type Response":
             break
-        name, _opcode, fields, _error = rsp
-        if name != "Read By Type Response" or fields["length"] < 2:
+        fields = rsp.fields
+        if fields["length"] < 2:
             break
         last = start
         for handle, value in att.read_by_type_entries(fields["length"], fields["data"]):
