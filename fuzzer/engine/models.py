@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from itertools import accumulate
 from pathlib import Path
 
 from fuzzer.engine.program import ProgramStep, parse_step
@@ -67,10 +68,13 @@ class StateModel:
     out: dict[str, list[Transition]] = field(default_factory=dict)
     _paths: dict[tuple[str, str], tuple[list[Transition], list[float] | None]] = field(
         default_factory=dict, repr=False, compare=False)
+    _goals: list[str] = field(default_factory=list, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for t in self.transitions:
             self.out.setdefault(t.source, []).append(t)
+        # the states a walk may end in: those to fuzz from, else every state
+        self._goals = self.fuzz_from or sorted(self.states)
 
     @property
     def states(self) -> set[str]:
@@ -79,31 +83,32 @@ class StateModel:
 
     def walk(self, rng: random.Random, max_steps: int = 12) -> tuple[list[ProgramStep], str]:
         """An honest path from the start to a state to fuzz from: (steps, state)."""
-        targets = self.fuzz_from or sorted(self.states)
-        goal = rng.choice(targets)
+        goal = rng.choice(self._goals)
         state = self.start
         path: list[ProgramStep] = []
         for _ in range(max_steps):
             if state == goal and (not path or rng.random() < 0.7):
                 break
-            towards, weights = self._toward(state, goal)
+            towards, cum_weights = self._toward(state, goal)
             if not towards:
                 break
-            t = rng.choices(towards, weights=weights)[0] if weights else towards[0]
+            t = rng.choices(towards, cum_weights=cum_weights)[0] if cum_weights else towards[0]
             path.append(ProgramStep(t.step.op, dict(t.step.args), t.step.label))
             state = t.target
         return path, state
 
     def _toward(self, state: str, goal: str) -> tuple[list[Transition], list[float] | None]:
         """The transitions out of ``state`` that can still reach ``goal`` (all of them if none
-        can) and their weights (None when they are all zero); computed once per pair."""
+        can) and their cumulative weights (None when they are all zero); computed once per
+        pair."""
         key = (state, goal)
         found = self._paths.get(key)
         if found is None:
             choices = self.out.get(state, [])
             towards = [t for t in choices if self._reaches(t.target, goal)] or choices
             weights = [t.weight for t in towards]
-            found = self._paths[key] = (towards, weights if sum(weights) > 0 else None)
+            found = self._paths[key] = (
+                towards, list(accumulate(weights)) if sum(weights) > 0 else None)
         return found
 
     def _reaches(self, source: str, goal: str) -> bool:
