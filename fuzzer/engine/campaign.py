@@ -253,7 +253,8 @@ class Campaign:
         write_atomic(self.state_file, json.dumps({
             "stats": self.stats.to_dict(), "seed": self.seed, "worker": self.worker,
             "strategy": self.strategy,
-            "transitions": sorted(list(t) for t in self.coverage.seen)}, sort_keys=True),
+            # tuples are JSON arrays as lists are (and sort alike): no list per transition
+            "transitions": sorted(self.coverage.seen)}, sort_keys=True),
             durable=False)
 
     # --- the loop -------------------------------------------------------------------------------
