@@ -41,19 +41,22 @@ def connect(runner: Runner, peer: str | None = None, to: str = "app") -> None:
     if runner.target.connected:
         raise ProcedureFailed("already connected")
     adv = None
-    for e in runner.primitive("scan"):
+    for e in runner.target.run_op("scan", {}):  # runner.primitive("scan")
         if e.kind == ev.ADV:
             adv = e  # the last advertisement heard
     if adv is None:
         raise ProcedureFailed("no device is advertising")
     address = adv.info["address"]
-    p.seen.setdefault(address, {}).update(adv.info, dfu=nordic_dfu.advertises_dfu(adv.data))
-    wanted_ok = {
-        "app": not p.seen[address]["dfu"],
-        "dfu": p.seen[address]["dfu"],
-        "bonded": address in p.bonds,
-        "any": True,
-    }.get(to, address == to.upper())
+    seen = p.seen.setdefault(address, {})
+    seen.update(adv.info, dfu=nordic_dfu.advertises_dfu(adv.data))
+    if to == "app":
+        wanted_ok = not seen["dfu"]
+    elif to == "dfu":
+        wanted_ok = seen["dfu"]
+    elif to == "bonded":
+        wanted_ok = address in p.bonds
+    else:
+        wanted_ok = to == "any" or address == to.upper()
     if not wanted_ok:
         raise ProcedureFailed(f"looked for the device ({to}); found {address} "
                               f"'{adv.info.get('name', '')}' instead")
