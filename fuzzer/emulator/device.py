@@ -106,6 +106,10 @@ class _LazyRandom(random.Random):
         _LazyRandom._start(self)
         random.Random.setstate(self, state)
 
+    def __reduce__(self) -> tuple:  # a copy or pickle is of the seeded generator
+        _LazyRandom._start(self)
+        return random.Random.__reduce__(self)
+
 
 class Device:
     """One emulated device built from a profile; deterministic for a given seed."""
