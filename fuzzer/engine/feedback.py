@@ -22,14 +22,15 @@ _ANSWERS = frozenset({ev.DISCONNECT, ev.ENCRYPTION, ev.SCAN_EMPTY, ev.NO_ANSWER}
 #: state (``walk`` skips the others: step marks, keys, notes, white-box snapshots).
 _WATCHED = STEP_ACTIONS | _ANSWERS | {ev.ADV, ev.CONNECT, ev.RESET, ev.BOND}
 
-#: (layer, octets) -> (PDU name for feedback, SMP phase or None when malformed), for all
-#: programs alike: fuzz programs send and get the same PDUs again and again.
+#: (layer, octets) -> (PDU name for feedback, the SMP phase it sets: None when not a well-formed
+#: SMP PDU), for all programs alike: fuzz programs send and get the same PDUs again and again.
 _PDU_NAMES: dict[tuple[str | None, bytes], tuple[str, str | None]] = {}
 _PDU_NAMES_CAP = 1 << 16
 
 
 def _pdu_name(event: Event) -> tuple[str, str | None]:
-    """The PDU's name (``layer:Name``, ``!`` when malformed) and its well-formed name."""
+    """The PDU's name (``layer:Name``, ``!`` when malformed) and, for a well-formed SMP PDU,
+    its name (the SMP phase it sets; None otherwise)."""
     key = (event.layer, event.data)
     named = _PDU_NAMES.get(key)
     if named is None:
@@ -38,7 +39,7 @@ def _pdu_name(event: Event) -> tuple[str, str | None]:
             named = (f"{event.layer}?", None)
         else:
             named = (f"{event.layer}:{dec.name}{'!' if dec.error else ''}",
-                     dec.name if dec.error is None else None)
+                     dec.name if dec.error is None and event.layer == "smp" else None)
         if len(_PDU_NAMES) >= _PDU_NAMES_CAP:
             _PDU_NAMES.clear()
         _PDU_NAMES[key] = named
@@ -88,7 +89,13 @@ def walk(events: list[Event]) -> tuple[set[tuple[str, str, str]], int]:
                 name, phase = names[(e.layer, e.data)]
             except KeyError:
                 name, phase = _pdu_name(e)
-            tester_action = e.src == TESTER
+            if e.src != TESTER:  # the device's PDU: part of the answer; the state after it
+                answer += (name,)
+                if phase is not None:
+                    smp_phase = phase
+                    changed = True
+                continue
+            tester_action = True
         elif kind not in watched:
             continue
         else:
@@ -106,13 +113,11 @@ def walk(events: list[Event]) -> tuple[set[tuple[str, str, str]], int]:
                 changed = False
             action = name if kind == PDU else kind
             answer = ()
-        elif kind == PDU:
-            answer += (name,)
         elif kind in _ANSWERS:
             answer += (f"{kind}:{(e.info or {}).get('state', '')}",)
         # the state after this event
         if kind == PDU:
-            if phase is not None and e.layer == "smp":
+            if phase is not None:
                 smp_phase = phase
                 changed = True
         elif kind == ev.ADV:
