@@ -123,8 +123,13 @@ class AuthLevel(PairingMonitor):
             return
         auth, enc = notes.get("auth", (None, None))
         encrypted = enc is not None and (event.link is None or event.link.encrypted)
-        db = self._db(st)
         f, rf = dec.fields, rq.fields
+        if (not encrypted or (auth is None and dec.name != "Error Response")) and (
+                dec.name != "Read By Type Response" or rf.get("attribute_type") != _CHARACTERISTIC):
+            # neither a refusal on an encrypted link nor an access judged, nor characteristic
+            # declarations naming value handles' UUIDs (Vol 3 Part G 3.3.1): nothing to note
+            return
+        db = self._db(st)
         if dec.name == "Error Response":
             if encrypted and f.get("error_code") == att.INSUFFICIENT_AUTHENTICATION:
                 handle = f.get("attribute_handle_in_error", 0)

@@ -496,7 +496,7 @@ class PairingMonitor(Monitor):
             del self.checked
         if self._own_tracker is not None:
             del self._own_tracker
-        super().restart()
+        Monitor.restart(self)  # (super() costs more, once per monitor per program)
 
     def subscribe_see(self, trace: Trace) -> None:
         """Listen to ``trace`` for the events :meth:`see` reads."""
