@@ -1,8 +1,11 @@
 """A MonitorSet gives every trace after the first the subscriptions the first got monitor by
 monitor (listeners, routing, mutes, the shared pairing tracker): the verdicts are the same as
-monitors subscribed one by one. Trace.mute and unmute stop and restart one listener."""
+monitors subscribed one by one, whether its monitors are new or those of a released trace,
+restarted. Trace.mute and unmute stop and restart one listener."""
 
 from __future__ import annotations
+
+import weakref
 
 from hypothesis import HealthCheck, given, settings
 from test_invariants_robust import _ops, _run_all, _summary
@@ -26,6 +29,7 @@ class _FromSet:
     def subscribe(self, trace: Trace) -> None:
         if self.index == 0:
             self.made[:] = [m for _, m in self.monitor_set.subscribe(trace)]
+            self.made.append(trace)
 
     def finish(self):
         return self.made[self.index].finish()
@@ -43,6 +47,52 @@ def test_a_monitor_set_subscribes_later_traces_like_the_first(first, ops):
         verdicts = _run_all([_FromSet(monitor_set, i, made) for i in range(len(_INVARIANTS))],
                             events, subscribe=True)
     assert [_summary(v) for v in verdicts] == alone
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(first=_ops, ops=_ops)
+def test_a_released_traces_monitors_judge_the_next_trace_like_new_ones(first, ops):
+    """Monitors restarted after one trace give the next trace the verdicts (violations,
+    evidence, support) new monitors give it, and leave the first trace's verdicts as they were;
+    the released trace no longer feeds them."""
+    alone = [_summary(v) for v in _run_all(
+        [inv.monitor(inv.id, inv.params, dict(_CONTEXT)) for inv in _INVARIANTS], ops,
+        subscribe=True)]
+    monitor_set = MonitorSet(_INVARIANTS, dict(_CONTEXT))
+    summaries = []
+    for events in (first, first, ops):
+        made: list = []
+        verdicts = _run_all([_FromSet(monitor_set, i, made) for i in range(len(_INVARIANTS))],
+                            events, subscribe=True)
+        summaries.append([_summary(v) for v in verdicts])
+        released = made.pop()
+        monitor_set.release(released)
+    assert summaries[2] == alone
+    assert summaries[1] == summaries[0]
+    assert [_summary(v) for v in verdicts] == alone  # not changed by the release
+    released.add(0, ev.RESET, info={"how": "power"})
+    assert [_summary(m.finish()) for m in made] == alone
+
+
+def _state(monitor) -> dict:
+    """A monitor's attributes, weak references as the type of what they refer to."""
+    return {k: ("ref", type(v())) if isinstance(v, weakref.ref) else v
+            for k, v in vars(monitor).items()}
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=_ops)
+def test_a_restarted_monitor_is_in_a_new_ones_state(ops):
+    monitor_set = MonitorSet(_INVARIANTS, dict(_CONTEXT))
+    made: list = []
+    _run_all([_FromSet(monitor_set, i, made) for i in range(len(_INVARIANTS))], ops,
+             subscribe=True)
+    monitor_set.release(made.pop())
+    reused = [m for _, m in monitor_set.subscribe(Trace())]
+    assert reused == made  # the same monitors
+    new_set = MonitorSet(_INVARIANTS, dict(_CONTEXT))  # kept: it holds the trace it subscribed
+    new = [m for _, m in new_set.subscribe(Trace())]
+    assert [_state(m) for m in reused] == [_state(m) for m in new]
 
 
 def test_a_muted_listener_hears_nothing_until_unmuted() -> None:

@@ -431,3 +431,15 @@ def test_invariants_file_uses_the_monitors():
     for inv in invariants.values():
         monitor = inv.new_monitor({"protected_characteristics": []})
         assert monitor.invariant_id == inv.id
+
+
+def test_served_by_is_served_kept_by_octets() -> None:
+    from fuzzer.oracles.att_access import served, served_by
+
+    entries = bytes.fromhex("0200" "0a0300" "002a" "0400" "0a0500" "012a")  # 2 declarations
+    request = att.read_by_type_request(1, 0xFFFF, bytes.fromhex("0328"))
+    response = att.read_by_type_response(7, entries)
+    rq, dec = att.ATT.decode(request), att.ATT.decode(response)
+    first = served_by((request, response), rq, dec)
+    assert first == tuple(served(rq, dec)) and len(first) == 2
+    assert served_by((request, response), rq, dec) is first  # kept

@@ -68,7 +68,8 @@ def execute(target: Target, program: Program, invariants: list[Invariant],
     """Reset the target with ``seed``, run ``program``, judge every invariant."""
     target.reset(seed)
     trace = Trace()
-    monitors = _monitor_set(invariants, context or {}).subscribe(trace) if invariants else []
+    monitor_set = _monitor_set(invariants, context or {}) if invariants else None
+    monitors = monitor_set.subscribe(trace) if monitor_set is not None else []
     runner = Runner(target, central_models, seed, trace)
     run = ProgramRun(trace)
     try:
@@ -80,6 +81,8 @@ def execute(target: Target, program: Program, invariants: list[Invariant],
         # m.final_violations(), without the call for the monitors the end of a trace leaves be
         for v in m.violations if m.ENDS_QUIETLY else m.final_violations():
             run.violations.append((inv_id, v))
+    if monitor_set is not None:
+        monitor_set.release(trace)  # the next program's trace reuses the monitors
     if feedback:
         run.transitions, run.steps = walk(trace.events)
     else:

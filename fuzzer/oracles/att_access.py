@@ -10,6 +10,24 @@ from fuzzer.protocol.codec import Decoded
 SINGLE = ("Read Response", "Read Blob Response", "Write Response")
 
 
+#: (request octets, response octets) -> what the response served, for every trace (a fuzz
+#: campaign reads the same attributes again and again)
+_SERVED: dict[tuple[bytes, bytes], tuple[tuple[int, bytes | None, bytes], ...]] = {}
+_SERVED_CAP = 4096
+
+
+def served_by(octets: tuple[bytes, bytes], request: Decoded,
+              response: Decoded) -> tuple[tuple[int, bytes | None, bytes], ...]:
+    """:func:`served`, for the request and response of ``octets`` (their PDUs' octets)."""
+    out = _SERVED.get(octets)
+    if out is None:
+        out = tuple(served(request, response))
+        if len(_SERVED) >= _SERVED_CAP:
+            _SERVED.clear()
+        _SERVED[octets] = out
+    return out
+
+
 def served(request: Decoded, response: Decoded) -> list[tuple[int, bytes | None, bytes]]:
     """(handle, attribute type or None, value) of each attribute ``response`` served."""
     rf = request.fields

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fuzzer.oracles.att_access import served
+from fuzzer.oracles.att_access import served_by
 from fuzzer.oracles.base import Verdict
 from fuzzer.oracles.pairing import LinkState, PairingMonitor
 from fuzzer.protocol import att, gatt
 from fuzzer.protocol import pairing_methods as pm
+from fuzzer.protocol.codec import Decoded
 from fuzzer.trace import events as ev
 from fuzzer.trace.describe import decode
 from fuzzer.trace.events import Event
@@ -47,6 +48,38 @@ def uuid_key(value: Any) -> bytes | None:
         _UUID_KEYS.clear()
     _UUID_KEYS[value] = key
     return key
+
+
+#: (request octets, response octets) -> what the response served (see :func:`_read`), for
+#: every trace (a fuzz campaign reads the same attributes again and again)
+_READS: dict[tuple[bytes, bytes], tuple[tuple[tuple[int, bytes], ...],
+                                        tuple[tuple[int, bytes | None], ...]]] = {}
+_READS_CAP = 4096
+
+
+def _read(request: Decoded, response: Decoded, key: tuple[bytes, bytes]) -> tuple[
+        tuple[tuple[int, bytes], ...], tuple[tuple[int, bytes | None], ...]]:
+    """What ``response`` served (``key``: the request's and its octets, under which it is
+    kept): the characteristic declarations, as (value handle, its UUID) (Vol 3 Part G 3.3.1),
+    and the other attributes, as (handle, UUID or None)."""
+    declared: list[tuple[int, bytes]] = []
+    accesses: list[tuple[int, bytes | None]] = []
+    for handle, kind, value in served_by(key, request, response):
+        if kind is None:
+            accesses.append((handle, None))
+        elif kind == _CHARACTERISTIC and len(value) in (5, 19):
+            # a characteristic declaration names its value handle's UUID
+            decl = gatt.decode_characteristic_declaration(value)
+            u = uuid_key(value[3:])
+            if decl is not None and u is not None:
+                declared.append((decl["value_handle"], u))
+        else:
+            accesses.append((handle, uuid_key(kind)))
+    read = (tuple(declared), tuple(accesses))
+    if len(_READS) >= _READS_CAP:
+        _READS.clear()
+    _READS[key] = read
+    return read
 
 
 def key_authenticated(info: dict[str, Any]) -> bool | None:
@@ -123,8 +156,13 @@ class AuthLevel(PairingMonitor):
             return
         auth, enc = notes.get("auth", (None, None))
         encrypted = enc is not None and (event.link is None or event.link.encrypted)
-        db = self._db(st)
         f, rf = dec.fields, rq.fields
+        if (not encrypted or (auth is None and dec.name != "Error Response")) and (
+                dec.name != "Read By Type Response" or rf.get("attribute_type") != _CHARACTERISTIC):
+            # neither a refusal on an encrypted link nor an access judged, nor characteristic
+            # declarations naming value handles' UUIDs (Vol 3 Part G 3.3.1): nothing to note
+            return
+        db = self._db(st)
         if dec.name == "Error Response":
             if encrypted and f.get("error_code") == att.INSUFFICIENT_AUTHENTICATION:
                 handle = f.get("attribute_handle_in_error", 0)
@@ -137,18 +175,13 @@ class AuthLevel(PairingMonitor):
                     self.checked += 1
                     self.supported(event)
             return
-        accesses: list[tuple[int, bytes | None]] = []
-        for handle, kind, value in served(rq, dec):
-            if kind is None:
-                accesses.append((handle, None))
-            elif kind == _CHARACTERISTIC and len(value) in (5, 19):
-                # a characteristic declaration names its value handle's UUID
-                decl = gatt.decode_characteristic_declaration(value)
-                u = uuid_key(value[3:])
-                if decl is not None and u is not None:
-                    self.uuid_of[(*db, decl["value_handle"])] = u
-            else:
-                accesses.append((handle, uuid_key(kind)))
+        octets = (req.data, event.data)
+        read = _READS.get(octets)
+        if read is None:
+            read = _read(rq, dec, octets)
+        declared, accesses = read
+        for value_handle, u in declared:
+            self.uuid_of[(*db, value_handle)] = u
         if not encrypted or auth is None:
             return
         for handle, uuid in accesses:

@@ -100,6 +100,13 @@ class Monitor:
     def start(self) -> None:
         """Set the state of a monitor that saw no event yet (besides :attr:`violations`)."""
 
+    def restart(self) -> None:
+        """Go back to the state of a monitor that saw no event (its subscriptions and settings
+        kept): a :class:`~fuzzer.oracles.monitor_set.MonitorSet` reuses its monitors trace
+        after trace."""
+        self.violations = []
+        self.start()
+
     def observe(self, event: Event) -> None:  # pragma: no cover - interface
         raise NotImplementedError
 

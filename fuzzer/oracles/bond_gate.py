@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import weakref
 
-from fuzzer.oracles.att_access import served
+from fuzzer.oracles.att_access import served_by
 from fuzzer.oracles.base import INCONCLUSIVE, PASS, Monitor, Verdict
 from fuzzer.protocol import att, gatt
 from fuzzer.trace import events as ev
@@ -109,7 +109,7 @@ class EncryptedAttributeGate(Monitor):
                     self.uuid_of[(*self.db, handle)] = rf.get("attribute_type", b"")
             return
         encrypted = event.link is not None and event.link.encrypted
-        for handle, uuid, _value in served(rq, dec):
+        for handle, uuid, _value in served_by((req.data, event.data), rq, dec):
             key = (*self.db, handle)
             if uuid:
                 self.uuid_of[key] = uuid

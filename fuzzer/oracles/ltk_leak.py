@@ -14,6 +14,9 @@ from fuzzer.oracles.base import PASS, Monitor, Verdict
 from fuzzer.trace import events as ev
 from fuzzer.trace.events import Event
 
+#: an LTK's length in octets (128 bits, Core Vol 3 Part H 2.4.2.3)
+KEY_OCTETS = 16
+
 
 class LtkLeak(Monitor):
     KINDS = frozenset({ev.KEY, ev.BOND, ev.PDU})
@@ -32,7 +35,7 @@ class LtkLeak(Monitor):
 
     def _hold(self, peer: str, value_hex: str, event: Event) -> None:
         key = bytes.fromhex(value_hex)
-        if len(key) != 16 or not any(key) or key in self.owner:
+        if len(key) != KEY_OCTETS or not any(key) or key in self.owner:
             return
         if not self.owner:
             self.unmute(self.on_device_pdu)
@@ -52,10 +55,13 @@ class LtkLeak(Monitor):
     def on_device_pdu(self, event: Event) -> None:
         """A device PDU, once a key is held: searched for every held key."""
         self.checked += 1
+        air = event.air
+        if len(event.data) < KEY_OCTETS and len(air) == 1 and len(air[0]) < KEY_OCTETS:
+            return  # no key fits in its octets (most device PDUs: LL control, short ATT, SMP)
         # one search per key in all the octets first: a hit (or a key across two of them)
         # is then looked at closely. find, not ``in``: CPython's ``in`` on bytes first tries
         # the operand as an integer (an exception raised and cleared each time)
-        find = b"".join((*event.air, event.data)).find
+        find = b"".join((*air, event.data)).find
         for pattern, _key in self.patterns:
             if find(pattern) >= 0:
                 self._search(event)

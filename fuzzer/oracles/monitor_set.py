@@ -1,8 +1,9 @@
-"""The monitors of a list of invariants, made fresh and subscribed to each trace of a fuzz loop.
+"""The monitors of a list of invariants, subscribed afresh to each trace of a fuzz loop.
 
 The first trace is subscribed monitor by monitor (:meth:`Monitor.subscribe`); the listeners,
 their routing and the shared helpers (the pairing tracker) it ends with are recorded, and every
-later trace gets the same subscriptions in one step, with listeners of its own monitors.
+later trace gets the same subscriptions in one step. Its monitors are those of the trace before,
+restarted, once that trace was released (:meth:`MonitorSet.release`); else new ones.
 """
 
 from __future__ import annotations
@@ -58,29 +59,59 @@ class MonitorSet:
         self.prepared = [Prepared(inv.monitor, inv.id, inv.params, context)
                          for inv in invariants]
         self._plan: _Plan | None = None
+        #: the last trace subscribed, its monitors and shared helpers, until released
+        self._lent: tuple[Trace, list[Any], list[Any]] | None = None
+        #: the monitors, shared helpers and listeners of the last trace released
+        self._free: tuple[list[Any], list[Any], list[Any]] | None = None
 
     def matches(self, invariants: list[Invariant], context: dict[str, Any]) -> bool:
         """Whether this set was made for ``invariants`` and ``context``."""
         return self.invariants == tuple(invariants) and self.context == context
 
     def subscribe(self, trace: Trace) -> list[tuple[str, Monitor]]:
-        """Fresh monitors, subscribed to ``trace`` (which has no subscriptions yet), by id."""
-        monitors: list[Any] = [p.new() for p in self.prepared]
+        """Monitors that saw no event, subscribed to ``trace`` (which has no subscriptions
+        yet), by id."""
         plan = self._plan
-        if plan is None:
+        free = self._free
+        if free is not None:
+            # the released trace's monitors, helpers and listeners, restarted
+            self._free = None
+            monitors, helpers, listeners = free
             for m in monitors:
-                m.subscribe(trace)
-            self._plan = _Plan(trace, monitors)
+                m.restart()
+            shared = trace.shared
+            for (key, _, _), helper in zip(plan.helpers, helpers, strict=True):
+                helper.restart()
+                shared[key] = helper
+            listeners = list(listeners)
         else:
-            owners = monitors[:]
+            monitors = [p.new() for p in self.prepared]
+            if plan is None:
+                for m in monitors:
+                    m.subscribe(trace)
+                plan = self._plan = _Plan(trace, monitors)
+                self._lent = (trace, monitors, [helper for _, helper, _ in plan.helpers])
+                return list(zip(self.ids, monitors, strict=True))
+            helpers = []
             shared = trace.shared
             for key, helper, joined in plan.helpers:
                 helper = shared[key] = helper.like([monitors[i] for i in joined])
-                owners.append(helper)
-            trace_ref = weakref.ref(trace)
-            for m in monitors:
-                m.trace_ref = trace_ref
+                helpers.append(helper)
             # each listener: the same method of the new owner at its place
-            trace.subscribe_like(plan.subscriptions,
-                                 [method(owners[i]) for method, i in plan.listeners])
+            owners = monitors + helpers
+            listeners = [method(owners[i]) for method, i in plan.listeners]
+        trace_ref = weakref.ref(trace)
+        for m in monitors:
+            m.trace_ref = trace_ref
+        trace.subscribe_like(plan.subscriptions, listeners)
+        self._lent = (trace, monitors, helpers)
         return list(zip(self.ids, monitors, strict=True))
+
+    def release(self, trace: Trace) -> None:
+        """Be done with the monitors subscribed to ``trace`` (the last trace subscribed; their
+        violations read): ``trace`` stops feeding them, and the next trace gets them back,
+        restarted. They must not be used any more."""
+        lent = self._lent
+        if lent is not None and lent[0] is trace:
+            self._lent = None
+            self._free = (lent[1], lent[2], trace.detach())

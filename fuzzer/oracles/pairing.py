@@ -253,6 +253,14 @@ class PairingTracker:
             slot += 1
         return tracker
 
+    def restart(self) -> None:
+        """Forget every link and key, keeping the joined monitors: a tracker that saw no event
+        (its monitors restart on their own, see :meth:`PairingMonitor.restart`)."""
+        self.links.clear()
+        self.current = None
+        self._anon = -1
+        self.held.clear()
+
     # --- bookkeeping ---
 
     def _state(self, event: Event) -> LinkState | None:
@@ -481,6 +489,14 @@ class PairingMonitor(Monitor):
         (tracker if tracker is not None else PairingTracker.of(trace)).join(self)
         if self.EXTRA_KINDS:
             self.subscribe_see(trace)
+
+    def restart(self) -> None:
+        # attributes of its own only once set: back to the class's, as in a new monitor
+        if self.checked:
+            del self.checked
+        if self._own_tracker is not None:
+            del self._own_tracker
+        Monitor.restart(self)  # (super() costs more, once per monitor per program)
 
     def subscribe_see(self, trace: Trace) -> None:
         """Listen to ``trace`` for the events :meth:`see` reads."""

@@ -235,6 +235,16 @@ class Trace:
         self._routing = subscriptions.routing
         self._routes = subscriptions.routing.routes
 
+    def detach(self) -> list:
+        """Stop calling any listener and drop their shared helpers; the listeners that were
+        subscribed."""
+        listeners = self._listeners
+        self._listeners = []
+        self._routing = _NO_SUBSCRIPTIONS
+        self._routes = _NO_SUBSCRIPTIONS.routes
+        self.shared = {}
+        return listeners
+
     def add(
         self,
         t: int,
