@@ -61,6 +61,9 @@ _EXPECTED_DURING = {
     "paused": frozenset({"LL_ENC_REQ", "LL_TERMINATE_IND"}),
 }
 
+# The LLIDs of PDUs that carry L2CAP: start and continuation fragments (Vol 6 Part B 2.4)
+_L2CAP_LLIDS = frozenset({ll.LLID_START, ll.LLID_CONTINUATION})
+
 # Control PDUs without parameters that the peripheral sends (Vol 6 Part B 2.4.2), encoded once
 _LL_START_ENC_REQ = ll.LL_CONTROL.encode("LL_START_ENC_REQ")
 _LL_START_ENC_RSP = ll.LL_CONTROL.encode("LL_START_ENC_RSP")
@@ -209,7 +212,7 @@ class LinkLayer:
             return  # a PDU that fails to parse is ignored, as one with a bad CRC would be
         if llid == ll.LLID_CONTROL:
             self._on_control(conn, payload)
-        elif llid in (ll.LLID_START, ll.LLID_CONTINUATION):
+        elif llid in _L2CAP_LLIDS:
             if not payload:
                 return  # empty PDU (LLID continuation, length 0): always allowed
             if conn.enc_state != "idle":
@@ -217,8 +220,9 @@ class LinkLayer:
                 return
             # a complete frame whose length field is wrong is dropped
             parsed = conn.channel.reassembler.push_parsed(llid, payload)
-            if parsed is not None and self.host is not None:
-                self.host.on_l2cap(parsed[0], parsed[1])
+            host = self.host
+            if parsed is not None and host is not None:
+                host.on_l2cap(parsed[0], parsed[1])
 
     # --- host interface ---------------------------------------------------------------------
 

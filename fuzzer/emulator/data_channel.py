@@ -8,6 +8,8 @@ tester's emulated central use it, so both ends speak the same air format.
 
 from __future__ import annotations
 
+import struct
+
 from fuzzer.crypto.session import LinkCipher
 from fuzzer.protocol import l2cap
 from fuzzer.protocol.ll import LLID_CONTROL, LLID_START
@@ -20,6 +22,9 @@ AIR_MAX_PAYLOAD = 255  # what the 8-bit Length field can carry (Vol 6 Part B 2.4
 # on LE 1M) up to 2120 (251 octets on LE 1M), or 17040 from 5.0 on (LE Coded)
 MIN_OCTETS, MAX_OCTETS = 27, 251
 MIN_TIME_US, MAX_TIME_1M_US, MAX_TIME_CODED_US = 328, 2120, 17040
+
+# the 2-octet header (Vol 6 Part B 2.4): LLID, NESN, SN, MD and RFU bits, then Length
+_pack_header = struct.Struct("BB").pack
 
 
 def octets_in_time_1m(time_us: int) -> int:
@@ -87,7 +92,10 @@ class DataChannel:
             payload = self.cipher.encrypt(header0, payload, self.tx_counter, self.is_central)
             self.tx_counter += 1
         self.sn ^= 1  # the peer acknowledges every PDU on the emulated air
-        return bytes((header0, len(payload))) + payload
+        try:
+            return _pack_header(header0, len(payload)) + payload
+        except struct.error:  # over 255 octets: the ValueError bytes() gives, as before
+            return bytes((header0, len(payload))) + payload
 
     def build_l2cap(self, frame: bytes) -> tuple[bytes, ...]:
         """Air PDUs that carry one L2CAP frame (LLID start, then continuation fragments)."""

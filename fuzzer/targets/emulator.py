@@ -442,8 +442,9 @@ class EmulatorTarget(Target):
         else:
             air_all = (air,)
         parsed = l2cap.parse(frame)
-        if parsed is not None and parsed[0] in _LAYER_BY_CID:
-            self._record(ev.PDU, ev.DEVICE, _LAYER_BY_CID[parsed[0]], parsed[1], air_all)
+        layer = _LAYER_BY_CID.get(parsed[0]) if parsed is not None else None
+        if layer is not None:
+            self._record(ev.PDU, ev.DEVICE, layer, parsed[1], air_all)
         else:
             self._record(ev.PDU, ev.DEVICE, "l2cap", frame, air_all)
 
