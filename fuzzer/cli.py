@@ -13,7 +13,7 @@ from fuzzer import __version__
 from fuzzer.engine.central import load_models
 from fuzzer.engine.check import combine, run_check, run_conformance, select_suites
 from fuzzer.engine.conformance import DeviceInfo
-from fuzzer.errors import UsageError
+from fuzzer.errors import EXIT_INTERRUPTED, UsageError
 from fuzzer.oracles.invariants import load_invariants
 from fuzzer.paths import specs_dir
 from fuzzer.profiles import builtin_profiles, resolve_profile
@@ -78,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     except (SpecError, UsageError, TargetError) as exc:
         print(f"blefuzz: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:  # Ctrl-C outside a campaign, or a campaign's second one
+        print("blefuzz: aborted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return EXIT_USAGE
 
 

@@ -4,10 +4,14 @@ progress, and the findings they leave."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing
 import os
+import signal
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +23,7 @@ from fuzzer.engine.campaign import (
     Campaign,
     CampaignConfig,
     Stats,
+    StopRequest,
     remove_leftovers,
 )
 from fuzzer.engine.central import load_models as load_central_models
@@ -28,7 +33,7 @@ from fuzzer.engine.minimize import minimize
 from fuzzer.engine.models import load_models
 from fuzzer.engine.procedures import PROCEDURES
 from fuzzer.engine.program import Program
-from fuzzer.errors import UsageError
+from fuzzer.errors import EXIT_INTERRUPTED, UsageError
 from fuzzer.oracles.invariants import load_invariants
 from fuzzer.paths import corpora_dir, specs_dir
 from fuzzer.profiles import resolve_profile
@@ -166,17 +171,80 @@ def fuzz(args: argparse.Namespace, argv: list[str], out_dir: Path) -> int:
            "steps": None if steps is None else (steps + args.workers - 1) // args.workers}
     started = time.perf_counter()
     display = _Progress(args.quiet or not sys.stderr.isatty(), time_s, steps, args.workers)
-    if args.workers == 1:
-        queue = _InlineQueue(display)
-        _worker(job, 0, queue)
+    interrupt = _Interrupt()
+    with interrupt.installed():
+        _run_workers(job, args.workers, display, interrupt)
+    display.close()
+    report = fuzz_report.build(out, common, profile, args, argv, time.perf_counter() - started,
+                               __version__)
+    json_report.write_json(out / "report.json", report)
+    write_atomic(out / "report.md", fuzz_report.render(report))
+    if args.junit:
+        from fuzzer.report.junit import write_junit
+
+        write_junit(Path(args.junit), report)
+    print(f"{report['summary']['findings']} finding(s), {report['stats']['steps']} steps "
+          f"({report['stats']['steps_per_s']:.0f}/s), {report['stats']['transitions']} "
+          f"transitions; results in {out}")
+    if interrupt.count:
+        print(f"blefuzz: interrupted; continue with --resume {out}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return 1 if report["summary"]["findings"] else 0
+
+
+class _Interrupt:
+    """SIGINT during a campaign. The first one asks every worker to stop after the program it
+    is running, so the results so far are saved and reported; a second one aborts at once (what
+    is on disk is still whole: every write is atomic)."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.children: list[Any] = []  # worker processes, to pass the request on to
+        self.count = 0
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        """This handler for SIGINT in the block (where signals can be handled: the main
+        thread), then the previous one; the stop request is cleared after."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = signal.signal(signal.SIGINT, self)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+            StopRequest.clear()
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        if os.getpid() != self.pid:  # a worker process (forked with this handler)
+            StopRequest.request()
+            return
+        self.count += 1
+        if self.count > 1:
+            raise KeyboardInterrupt
+        StopRequest.request()
+        for p in self.children:  # a SIGINT sent to this process only reaches them too
+            if p.is_alive():
+                os.kill(p.pid, signal.SIGINT)
+        print("blefuzz: stopping after the current program, saving the results "
+              "(Ctrl-C again to abort)", file=sys.stderr)
+
+
+def _run_workers(job: dict[str, Any], workers: int, display: _Progress,
+                 interrupt: _Interrupt) -> None:
+    """Run the campaign's workers: in this process for one, else one process each."""
+    if workers == 1:
+        _worker(job, 0, _InlineQueue(display))
     else:
         ctx = multiprocessing.get_context("fork")
         q = ctx.Queue()
         procs = [ctx.Process(target=_worker, args=(job, w, q), daemon=True)
-                 for w in range(args.workers)]
+                 for w in range(workers)]
+        interrupt.children = procs
         for p in procs:
             p.start()
-        running = set(range(args.workers))
+        running = set(range(workers))
         while running:
             try:
                 worker, stats = q.get(timeout=1.0)
@@ -192,19 +260,6 @@ def fuzz(args: argparse.Namespace, argv: list[str], out_dir: Path) -> int:
             p.join()
         if any(p.exitcode for p in procs):
             raise UsageError("a worker process failed; see the messages above")
-    display.close()
-    report = fuzz_report.build(out, common, profile, args, argv, time.perf_counter() - started,
-                               __version__)
-    json_report.write_json(out / "report.json", report)
-    write_atomic(out / "report.md", fuzz_report.render(report))
-    if args.junit:
-        from fuzzer.report.junit import write_junit
-
-        write_junit(Path(args.junit), report)
-    print(f"{report['summary']['findings']} finding(s), {report['stats']['steps']} steps "
-          f"({report['stats']['steps_per_s']:.0f}/s), {report['stats']['transitions']} "
-          f"transitions; results in {out}")
-    return 1 if report["summary"]["findings"] else 0
 
 
 class _InlineQueue:

@@ -142,6 +142,35 @@ def test_sigkill_then_resume_loses_nothing(tmp_path: Path) -> None:
     assert report["stats"]["corpus"] >= len(_tree(out / "corpus")) - 0
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_ctrl_c_stops_saves_and_reports(tmp_path: Path, workers: str) -> None:
+    out = tmp_path / "i"
+    proc = subprocess.Popen([sys.executable, "-m", "fuzzer", "fuzz", "--device", STORY,
+                             "--time", "120", "--seed", "5", "--workers", workers,
+                             "--out", str(out), "--quiet"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(list((out / "corpus").glob("*.yaml"))) < 30:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)  # as Ctrl-C does (to this process only: it tells workers)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "interrupted; continue with --resume" in stderr
+    assert "Traceback" not in stderr
+    report = json.loads((out / "report.json").read_text())
+    assert 0 < report["stats"]["elapsed_s"] < 100
+    # every corpus entry a worker's saved state counts is on disk (its writes were flushed)
+    on_disk = len(list((out / "corpus").glob("*.yaml")))
+    counted = [json.loads(p.read_text())["stats"]["corpus"] for p in out.glob("state-*.json")]
+    assert len(counted) == int(workers) and on_disk > 30
+    assert all(0 < n <= on_disk for n in counted)
+    if workers == "1":
+        assert counted == [on_disk]
+    assert not [p for p in out.rglob(".*.tmp")]
+    assert main(["fuzz", "--device", STORY, "--resume", str(out), "--steps", "500",
+                 "--quiet"]) in (0, 1)
+
+
 def test_program_yaml_round_trip_is_exact() -> None:
     data = {
         "format_version": 1, "name": "p", "title": "",

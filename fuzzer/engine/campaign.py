@@ -157,12 +157,31 @@ def _fewer_collections() -> Iterator[None]:
         gc.set_threshold(*before)
 
 
+class StopRequest:
+    """A request (e.g. from a SIGINT handler) that this process's campaigns end early: each
+    finishes the program it is running, saves its state and returns, as at the end of its
+    budget."""
+
+    requested = False
+
+    @classmethod
+    def request(cls) -> None:
+        cls.requested = True
+
+    @classmethod
+    def clear(cls) -> None:
+        cls.requested = False
+
+
 @dataclass
 class Budget:
     time_s: float | None = None
     steps: int | None = None
 
     def spent(self, stats: Stats) -> bool:
+        """Whether the campaign must end: its time or steps used up, or a stop requested."""
+        if StopRequest.requested:
+            return True
         if self.steps is not None and stats.steps >= self.steps:
             return True
         return self.time_s is not None and stats.elapsed >= self.time_s
