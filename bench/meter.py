@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -39,13 +40,18 @@ from fuzzer.trace.atomic import write_atomic  # noqa: E402
 DEVICE = "nrf52-reference"
 
 
-def make(path: Path, steps: int) -> None:
+def default_campaign(device: str, out: Path, budget: Budget) -> tuple[dict[str, Any], Campaign]:
+    """The default campaign (seed 1) on the emulated ``device``, writing to ``out``, and the
+    specs it was loaded with (``fuzzcmd._load_common``)."""
     common = fuzzcmd._load_common(None)
-    target = fuzzcmd._target("emulator", resolve_profile(DEVICE), 1)
+    target = fuzzcmd._target("emulator", resolve_profile(device), 1)
+    return common, Campaign(common["config"], target, {"name": device}, common["invariants"],
+                            common["central"], common["models"], set(PROCEDURES), out, 1, budget)
+
+
+def make(path: Path, steps: int) -> None:
     with tempfile.TemporaryDirectory() as out:
-        c = Campaign(common["config"], target, {"name": DEVICE}, common["invariants"],
-                     common["central"], common["models"], set(PROCEDURES), Path(out), 1,
-                     Budget(None, steps))
+        _, c = default_campaign(DEVICE, Path(out), Budget(None, steps))
         c.seed_corpus(fuzzcmd._seed_programs())
         c.run()
         entries = sorted(c.corpus.entries.values(), key=lambda e: (e.iteration, e.id))[:400]

@@ -12,7 +12,6 @@ findings. Prints a Markdown table and writes it to bench/throughput.md.
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import platform
@@ -47,46 +46,39 @@ def campaign(device: str, seconds: float, workers: int, out: Path) -> dict:
 def breakdown(device: str, seconds: float) -> dict[str, float]:
     """Share of time per part on one worker: the same programs run with and without the
     oracles, and the cost of recording events measured on its own."""
-    from fuzzer import fuzzcmd
-    from fuzzer.engine.campaign import LOOP_GC_THRESHOLD, Budget, Campaign
+    from meter import default_campaign  # bench/meter.py
+
+    from fuzzer.engine.campaign import Budget, fewer_collections
     from fuzzer.engine.execute import execute
-    from fuzzer.engine.procedures import PROCEDURES
-    from fuzzer.profiles import resolve_profile
     from fuzzer.trace.events import Trace
 
-    common = fuzzcmd._load_common(None)
-    target = fuzzcmd._target("emulator", resolve_profile(device), 1)
     with tempfile.TemporaryDirectory() as out:
-        c = Campaign(common["config"], target, {"name": device}, common["invariants"],
-                     common["central"], common["models"], set(PROCEDURES), Path(out), 1,
-                     Budget(seconds, None))
+        common, c = default_campaign(device, Path(out), Budget(seconds, None))
         c.run()
         programs = [e.program for e in list(c.corpus.entries.values())[:300]]
+    target = c.target
     timing = {}
     sizes: list[int] = []  # events per program
-    # the collector set as the campaign loop sets it
-    gc_before = gc.get_threshold()
-    gc.set_threshold(*LOOP_GC_THRESHOLD)
-    for label, invariants in (("with oracles", common["invariants"]), ("no oracles", [])):
-        start, steps, events = time.perf_counter(), 0, 0
-        for i, program in enumerate(programs):
-            run = execute(target, program, invariants, common["central"], i,
-                          common["config"].expectations)
-            steps += run.steps
-            events += len(run.trace)
-            if invariants:
-                sizes.append(len(run.trace))
-        timing[label] = (time.perf_counter() - start, steps, events)
+    with fewer_collections():  # the collector set as the campaign loop sets it
+        for label, invariants in (("with oracles", common["invariants"]), ("no oracles", [])):
+            start, steps, events = time.perf_counter(), 0, 0
+            for i, program in enumerate(programs):
+                run = execute(target, program, invariants, common["central"], i,
+                              common["config"].expectations)
+                steps += run.steps
+                events += len(run.trace)
+                if invariants:
+                    sizes.append(len(run.trace))
+            timing[label] = (time.perf_counter() - start, steps, events)
+        # recording alone: a trace per program, with as many events as the program's had
+        t0 = time.perf_counter()
+        for size in sizes:
+            trace = Trace()
+            for i in range(size):
+                trace.add(i, "pdu", "tester", "att", b"\x0a\x03\x00")
+        trace_s = time.perf_counter() - t0
     total, steps, events = timing["with oracles"]
     plain = timing["no oracles"][0]
-    # recording alone: a trace per program, with as many events as the program's had
-    t0 = time.perf_counter()
-    for size in sizes:
-        trace = Trace()
-        for i in range(size):
-            trace.add(i, "pdu", "tester", "att", b"\x0a\x03\x00")
-    trace_s = time.perf_counter() - t0
-    gc.set_threshold(*gc_before)
     engine = c.stats.time_in["engine"] / max(1, c.stats.steps) * steps
     whole = total + engine
     return {"target (emulator + tester radio)": (plain - trace_s) / whole,

@@ -147,7 +147,7 @@ LOOP_GC_THRESHOLD = (50_000, 20, 100)
 
 
 @contextmanager
-def _fewer_collections() -> Iterator[None]:
+def fewer_collections() -> Iterator[None]:
     """Run the body with the collector at :data:`LOOP_GC_THRESHOLD`, then as it was."""
     before = gc.get_threshold()
     gc.set_threshold(*LOOP_GC_THRESHOLD)
@@ -282,7 +282,7 @@ class Campaign:
         start = time.perf_counter() - self.stats.elapsed
         self._start = start
         last_save = last_progress = time.perf_counter()
-        with _fewer_collections():
+        with fewer_collections():
             while not self.budget.spent(self.stats):
                 self.iterate()
                 now = time.perf_counter()

@@ -70,7 +70,7 @@ class Runner:
             "index": index, "op": op, "args": dict(args), "label": step.label})
         handler = (_procedure_handlers or _load_procedures()).get(op)
         if handler is not None:
-            names = args.keys()  # handler.check(args), inlined
+            names = args.keys()  # the check StepHandler.explain describes, inlined
             if not (handler.plain and names <= handler.accepted and handler.required <= names):
                 try:
                     handler.explain(args)

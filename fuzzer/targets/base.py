@@ -61,16 +61,10 @@ class StepHandler:
         # only named parameters: the two sets say everything ``bind`` would check
         self.plain = all(p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) for p in params)
 
-    def check(self, args: dict[str, Any]) -> None:
-        """Raise TypeError (naming the problem, as ``inspect`` does) if the handler cannot take
-        these keyword arguments."""
-        names = args.keys()
-        if not (self.plain and names <= self.accepted and self.required <= names):
-            self.explain(args)
-
     def explain(self, args: dict[str, Any]) -> None:
-        """Raise the TypeError ``inspect`` gives when the handler cannot take ``args`` (the
-        slow path of ``check``, which callers may inline)."""
+        """Raise the TypeError ``inspect`` gives when the handler cannot take ``args``. Callers
+        check first, inline, that ``plain and args.keys() <= accepted and required <=
+        args.keys()``: then it can."""
         inspect.signature(self.func).bind(None, **dict.fromkeys(args))
 
 

@@ -175,7 +175,7 @@ class EmulatorTarget(Target):
             spec = _STEP_SPECS[op]
         except KeyError:
             raise TargetError(f"the emulator target has no step {op!r}") from None
-        names = args.keys()  # spec.check(args), inlined: this runs for every PDU sent
+        names = args.keys()  # as StepHandler.explain says, inlined: runs for every PDU
         if not (spec.plain and names <= spec.accepted and spec.required <= names):
             try:
                 spec.explain(args)
@@ -324,13 +324,10 @@ class EmulatorTarget(Target):
         self._exchange()
 
     def _op_smp(self, pdu: Any) -> None:
-        # the tester's procedures give octets: no parsing for them
-        self._send_l2cap(l2cap.CID_SMP, pdu if type(pdu) is bytes else _parse_hex(pdu, "pdu"),
-                         "smp")
+        self._send_l2cap(l2cap.CID_SMP, _parse_hex(pdu, "pdu"), "smp")
 
     def _op_att(self, pdu: Any) -> None:
-        self._send_l2cap(l2cap.CID_ATT, pdu if type(pdu) is bytes else _parse_hex(pdu, "pdu"),
-                         "att")
+        self._send_l2cap(l2cap.CID_ATT, _parse_hex(pdu, "pdu"), "att")
 
     def _op_l2cap(self, cid: int, payload: Any) -> None:
         cid = int(cid)
@@ -386,11 +383,7 @@ class EmulatorTarget(Target):
             quiet = settled and not fired
             if not quiet:
                 self._drain()
-        conn = self._conn
-        if conn is not None:
-            ll_dev = self.device.link_layer
-            if ll_dev is None or ll_dev.connection is not conn.device_conn:
-                self._link_lost()
+        self._check_link()
 
     def _drain(self) -> bool:
         """Take in what the device sent; True once it has nothing more to send (or the link is
