@@ -68,8 +68,13 @@ class Monitor:
     trace_ref: weakref.ref[Trace] | None = None
 
     def subscribe(self, trace: Trace) -> None:
-        """Listen to ``trace`` for the events this monitor reads."""
+        """Listen to ``trace`` for the events this monitor reads (:meth:`listen`)."""
         self.trace_ref = weakref.ref(trace)
+        self.listen(trace)
+
+    def listen(self, trace: Trace) -> None:
+        """Subscribe this monitor's listeners to ``trace``: :meth:`observe`, for ``KINDS`` and
+        ``LAYERS``, unless a subclass listens otherwise."""
         trace.subscribe(self.observe, self.KINDS, self.LAYERS)
 
     def mute(self, listener: Callable[[Event], None]) -> None:

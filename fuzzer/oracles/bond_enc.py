@@ -8,8 +8,6 @@ that peer to that address starts a bonded reconnection; the encryption procedure
 
 from __future__ import annotations
 
-import weakref
-
 from fuzzer.oracles.base import INCONCLUSIVE, PASS, Monitor, Verdict
 from fuzzer.trace import events as ev
 from fuzzer.trace.events import Event
@@ -30,10 +28,9 @@ class BondedReconnection(Monitor):
     #: the events that matter only while a bonded reconnection is open
     _CASE_KINDS = frozenset({ev.PDU, ev.ENCRYPTION, ev.DISCONNECT})
 
-    def subscribe(self, trace) -> None:
+    def listen(self, trace) -> None:
         """Listen to BOND, ADV and CONNECT events, and while a bonded reconnection is open to
         LL PDUs, ENCRYPTION and DISCONNECT events."""
-        self.trace_ref = weakref.ref(trace)
         trace.subscribe(self.observe, frozenset({ev.BOND, ev.ADV, ev.CONNECT}))
         trace.subscribe(self.on_case, self._CASE_KINDS, self.LAYERS)
         trace.mute(self.on_case)

@@ -10,7 +10,6 @@ encrypted is a violation for such an attribute, whichever came first.
 from __future__ import annotations
 
 import functools
-import weakref
 
 from fuzzer.oracles.att_access import served_by
 from fuzzer.oracles.base import INCONCLUSIVE, PASS, Monitor, Verdict
@@ -50,10 +49,9 @@ class EncryptedAttributeGate(Monitor):
         self.request: Event | None = None
         self.checked = 0
 
-    def subscribe(self, trace: Trace) -> None:
+    def listen(self, trace: Trace) -> None:
         """Listen to ADV and CONNECT events, the tester's ATT PDUs and the device's, each kind
         with its handler."""
-        self.trace_ref = weakref.ref(trace)
         trace.subscribe(self.on_adv, frozenset({ev.ADV}))
         trace.subscribe(self.on_connect, frozenset({ev.CONNECT}))
         trace.subscribe(self.on_request, _PDU, self.LAYERS, frozenset({ev.TESTER}))

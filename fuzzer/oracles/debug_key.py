@@ -85,7 +85,6 @@ class DebugKey(PairingMonitor):
             self.checked += 1
             self.supported(event)
 
-
     def verdict(self) -> Verdict:
         return self.judged(f"{self.checked} reconnection(s) with a debug-key pairing's LTK "
                            f"refused" + (" or allowed in debug mode" if self.debug_mode else ""),

@@ -37,11 +37,6 @@ class DhkeyFirst(PairingMonitor):
     def start(self) -> None:
         self.support: list[Event] = []
 
-
-    @staticmethod
-    def _gate_name(p: Pairing) -> str:
-        return _GATE[p.sc]
-
     def _fail(self, p: Pairing, message: str, event: Event, signature: str) -> None:
         notes = self.notes(p)
         if notes.get("reported"):
@@ -57,7 +52,7 @@ class DhkeyFirst(PairingMonitor):
         invalid = notes.get("invalid")
         if not notes.get("gate"):
             kind = "LE Secure Connections" if p.sc else "legacy"
-            self._fail(p, f"{what} before the device sent its {self._gate_name(p)} in a {kind} "
+            self._fail(p, f"{what} before the device sent its {_GATE[p.sc]} in a {kind} "
                           f"pairing: the pairing was never verified", event,
                        signature=f"early:{'sc' if p.sc else 'legacy'}")
         elif invalid is not None:

@@ -49,7 +49,6 @@ class KeySize(PairingMonitor):
         self.sizes: dict[bytes, int] = {}  # key -> the size it was negotiated with
         self.support: list[Event] = []
 
-
     def _bad_request(self, p: Pairing) -> str | None:
         asked = p.preq.get("max_encryption_key_size")
         if p.request is None or not isinstance(asked, int):

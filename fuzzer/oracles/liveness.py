@@ -9,8 +9,6 @@ advertising.
 
 from __future__ import annotations
 
-import weakref
-
 from fuzzer.oracles.base import PASS, Monitor, Verdict
 from fuzzer.protocol import att, ll, smp
 from fuzzer.trace import events as ev
@@ -41,11 +39,10 @@ class Liveness(Monitor):
     KINDS = frozenset({ev.PDU, ev.DISCONNECT, ev.CONNECT, ev.STEP, ev.SCAN_EMPTY, ev.ADV,
                        ev.ENCRYPTION})
 
-    def subscribe(self, trace: Trace) -> None:
+    def listen(self, trace: Trace) -> None:
         """Listen to each kind of event it reads with the handler of that kind: the tester's
         ATT, LL and SMP PDUs (only these may oblige the device to answer), every device PDU,
         steps, link changes, scans."""
-        self.trace_ref = weakref.ref(trace)
         trace.subscribe(self.on_tester_att, _PDU, frozenset({"att"}), _TESTER)
         trace.subscribe(self.on_tester_ll, _PDU, frozenset({"ll"}), _TESTER)
         trace.subscribe(self.on_tester_smp, _PDU, frozenset({"smp"}), _TESTER)

@@ -8,8 +8,6 @@ payload for keys that belong to a peer other than the one on the link.
 
 from __future__ import annotations
 
-import weakref
-
 from fuzzer.oracles.base import PASS, Monitor, Verdict
 from fuzzer.trace import events as ev
 from fuzzer.trace.events import Event
@@ -21,9 +19,8 @@ KEY_OCTETS = 16
 class LtkLeak(Monitor):
     KINDS = frozenset({ev.KEY, ev.BOND, ev.PDU})
 
-    def subscribe(self, trace) -> None:
+    def listen(self, trace) -> None:
         """Listen to the KEY and BOND events and to the device's PDUs."""
-        self.trace_ref = weakref.ref(trace)
         trace.subscribe(self.observe, frozenset({ev.KEY, ev.BOND}))
         trace.subscribe(self.on_device_pdu, frozenset({ev.PDU}), sources=frozenset({ev.DEVICE}))
         trace.mute(self.on_device_pdu)  # until a key is held

@@ -55,7 +55,6 @@ class NoDowngrade(PairingMonitor):
         self.key_strength: dict[bytes, tuple[Strength, Event]] = {}
         self.support: list[Event] = []
 
-
     def _stored(self, link: Link | None) -> tuple[Strength, Event] | None:
         if link is None:
             return None

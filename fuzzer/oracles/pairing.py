@@ -229,10 +229,7 @@ class PairingTracker:
     def join(self, monitor: PairingMonitor) -> None:
         """Call ``monitor``'s hooks from now on (only those it overrides)."""
         plan = self._plan
-        monitor.slot = plan.size
-        monitor.links = self.links
-        monitor.held = self.held
-        monitor._tracker = self._ref
+        self._seat(monitor, plan.size)
         self.monitors.append(monitor)
         cls = type(monitor)
         self._plan = plan.after.get(cls) or plan.then(cls)
@@ -243,15 +240,16 @@ class PairingTracker:
         tracker = PairingTracker()
         tracker._plan = self._plan
         tracker.monitors = monitors
-        links, held, ref = tracker.links, tracker.held, tracker._ref
-        slot = 0
-        for monitor in monitors:
-            monitor.slot = slot
-            monitor.links = links
-            monitor.held = held
-            monitor._tracker = ref
-            slot += 1
+        for slot, monitor in enumerate(monitors):
+            tracker._seat(monitor, slot)
         return tracker
+
+    def _seat(self, monitor: PairingMonitor, slot: int) -> None:
+        """Give ``monitor`` its slot here, and the tracker's links and held keys."""
+        monitor.slot = slot
+        monitor.links = self.links
+        monitor.held = self.held
+        monitor._tracker = self._ref
 
     def restart(self) -> None:
         """Forget every link and key, keeping the joined monitors: a tracker that saw no event
@@ -292,10 +290,6 @@ class PairingTracker:
         if st is not None and st.pairing is not None:
             st.pairing.keys.add(key)
         return key
-
-    def held_before(self, key: bytes, pairing: Pairing | None) -> bool:
-        """Whether the tester held ``key`` before ``pairing`` began (a bond's key)."""
-        return _held_before(self.held, key, pairing)
 
     def _end_pairing(self, st: LinkState) -> None:
         p = st.pairing
@@ -437,13 +431,6 @@ _LINK_HANDLERS = {ev.ENCRYPTION: PairingTracker._encryption, ev.BOND: PairingTra
                   ev.RESET: PairingTracker._reset}
 
 
-def _held_before(held: dict[bytes, Event], key: bytes, pairing: Pairing | None) -> bool:
-    first = held.get(key)
-    if first is None:
-        return False
-    return pairing is None or first.seq < pairing.start_seq
-
-
 @functools.cache
 def _overridden(cls: type) -> tuple[str, ...]:
     """The hooks ``cls`` overrides (the others are not called)."""
@@ -483,8 +470,7 @@ class PairingMonitor(Monitor):
         """The tracker this monitor joined, if any."""
         return self._tracker() if self._tracker is not None else None
 
-    def subscribe(self, trace: Trace) -> None:
-        self.trace_ref = weakref.ref(trace)
+    def listen(self, trace: Trace) -> None:
         tracker = trace.shared.get(PairingTracker)
         (tracker if tracker is not None else PairingTracker.of(trace)).join(self)
         if self.EXTRA_KINDS:
@@ -523,7 +509,10 @@ class PairingMonitor(Monitor):
 
     def held_before(self, key: bytes, pairing: Pairing | None) -> bool:
         """Whether the tester held ``key`` before ``pairing`` began (a bond's key)."""
-        return _held_before(self.held, key, pairing)
+        first = self.held.get(key)
+        if first is None:
+            return False
+        return pairing is None or first.seq < pairing.start_seq
 
     def end_all(self) -> None:
         """Close every pairing still open (call from ``verdict``)."""
