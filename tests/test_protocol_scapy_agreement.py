@@ -399,15 +399,22 @@ def build_scapy(family: str, name: str, fields: dict[str, Any]) -> bytes:
     return raw(hdr() / cls(**scapy_kwargs(m, fields)))
 
 
+def draw_fields(data: st.DataObject, family: str, name: str) -> dict[str, Any]:
+    """Field values for PDU ``name``: its own strategy, else one from the codec's field kinds."""
+    codec, _hdr, mp = FAMILIES[family]
+    m = mp[name]
+    return data.draw(
+        m.strategy if m.strategy is not None else fields_strategy(codec, name, m.overrides),
+        label="fields")
+
+
 @pytest.mark.parametrize(("family", "name"), CASES, ids=[f"{f}:{n}" for f, n in CASES])
 @EXAMPLES
 @given(data=st.data())
 def test_fast_path_agrees_with_scapy(family: str, name: str, data: st.DataObject) -> None:
     codec, hdr, mp = FAMILIES[family]
     m = mp[name]
-    fields = data.draw(
-        m.strategy if m.strategy is not None else fields_strategy(codec, name, m.overrides),
-        label="fields")
+    fields = draw_fields(data, family, name)
 
     # 1. encode == scapy build
     ours = codec.encode(name, **fields)
@@ -477,10 +484,7 @@ _LIST_PDUS = {
 @given(data=st.data())
 def test_packer_agrees_with_scapy(family: str, name: str, data: st.DataObject) -> None:
     """A positional encoder (Codec.packer) builds what scapy builds from the same fields."""
-    codec, _hdr, mp = FAMILIES[family]
-    m = mp[name]
-    fields = data.draw(
-        m.strategy if m.strategy is not None else fields_strategy(codec, name, m.overrides),
-        label="fields")
+    codec = FAMILIES[family][0]
+    fields = draw_fields(data, family, name)
     values = [fields[f] for f, _kind in codec.fields_of(name)]
     assert codec.packer(name)(*values) == build_scapy(family, name, fields)

@@ -110,8 +110,8 @@ def f4(u: bytes, v: bytes, x: bytes, z: int) -> bytes:
 
 def _f4(args: tuple[bytes, bytes, bytes, int]) -> bytes:
     u, v, x, z = args
-    # inputs reversed into the spec's MSB-first order (as _msb does)
-    return aes_cmac(bytes(x[::-1]), bytes(u[::-1]) + bytes(v[::-1]) + bytes((z,)))[::-1]
+    # bytes already (the cache key's): reversed into the spec's MSB-first order, as _msb does
+    return aes_cmac(x[::-1], u[::-1] + v[::-1] + bytes((z,)))[::-1]
 
 
 # Results by arguments: the two sides of a pairing compute the same values (one sends a
@@ -136,10 +136,9 @@ def f5(w: bytes, n1: bytes, n2: bytes, a1: bytes, a2: bytes) -> tuple[bytes, byt
 
 def _f5(args: tuple[bytes, bytes, bytes, bytes, bytes]) -> tuple[bytes, bytes]:
     w, n1, n2, a1, a2 = args
-    # inputs reversed into the spec's MSB-first order (as _msb does)
-    t = aes_cmac(_F5_SALT, bytes(w[::-1]))
-    body = (_F5_KEY_ID + bytes(n1[::-1]) + bytes(n2[::-1]) + bytes(a1[::-1]) + bytes(a2[::-1])
-            + _F5_LENGTH)
+    # bytes already (the cache key's): reversed into the spec's MSB-first order, as _msb does
+    t = aes_cmac(_F5_SALT, w[::-1])
+    body = _F5_KEY_ID + n1[::-1] + n2[::-1] + a1[::-1] + a2[::-1] + _F5_LENGTH
     mac_key = aes_cmac(t, b"\x00" + body)[::-1]
     ltk = aes_cmac(t, b"\x01" + body)[::-1]
     return mac_key, ltk
@@ -174,10 +173,9 @@ def f6(
 
 def _f6(args: tuple[bytes, ...]) -> bytes:
     w, n1, n2, r, io_cap, a1, a2 = args
-    # inputs reversed into the spec's MSB-first order (as _msb does)
-    msg = (bytes(n1[::-1]) + bytes(n2[::-1]) + bytes(r[::-1]) + bytes(io_cap[::-1])
-           + bytes(a1[::-1]) + bytes(a2[::-1]))
-    return aes_cmac(bytes(w[::-1]), msg)[::-1]
+    # bytes already (the cache key's): reversed into the spec's MSB-first order, as _msb does
+    msg = n1[::-1] + n2[::-1] + r[::-1] + io_cap[::-1] + a1[::-1] + a2[::-1]
+    return aes_cmac(w[::-1], msg)[::-1]
 
 
 _F6 = BoundedCache[tuple[bytes, ...], bytes](_f6, maxsize=32)

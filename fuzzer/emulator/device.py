@@ -117,7 +117,8 @@ class Device:
     def __init__(self, profile: DeviceProfile, seed: int = 0) -> None:
         self.profile = profile
         self.flaws = profile.flaws
-        self.components = profile.components  # component classes by name (see make)
+        # the component classes the profile names (or the defaults), by name
+        self.components = profile.components
         self.clock = VirtualClock()
         self.rng: random.Random = _LazyRandom(f"blefuzz-device-{seed}")
         self._constants = constants = _ProfileConstants.of(profile)
@@ -133,10 +134,6 @@ class Device:
         self.power_cycle()
 
     # Components -----------------------------------------------------------------------------
-
-    def make(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        """An instance of the component class the profile names (or the default)."""
-        return self.components[name](*args, **kwargs)
 
     def controller_options(self) -> dict[str, Any]:
         """Keyword arguments for the controller: Core version and LE features."""
