@@ -324,10 +324,13 @@ class EmulatorTarget(Target):
         self._exchange()
 
     def _op_smp(self, pdu: Any) -> None:
-        self._send_l2cap(l2cap.CID_SMP, _parse_hex(pdu, "pdu"), "smp")
+        # the tester's procedures give octets: _parse_hex's first case, inlined (every SMP PDU)
+        self._send_l2cap(l2cap.CID_SMP, pdu if type(pdu) is bytes else _parse_hex(pdu, "pdu"),
+                         "smp")
 
     def _op_att(self, pdu: Any) -> None:
-        self._send_l2cap(l2cap.CID_ATT, _parse_hex(pdu, "pdu"), "att")
+        self._send_l2cap(l2cap.CID_ATT, pdu if type(pdu) is bytes else _parse_hex(pdu, "pdu"),
+                         "att")
 
     def _op_l2cap(self, cid: int, payload: Any) -> None:
         cid = int(cid)
@@ -383,7 +386,12 @@ class EmulatorTarget(Target):
             quiet = settled and not fired
             if not quiet:
                 self._drain()
-        self._check_link()
+        # _check_link, inlined: this ends every exchange
+        conn = self._conn
+        if conn is not None:
+            ll_dev = self.device.link_layer
+            if ll_dev is None or ll_dev.connection is not conn.device_conn:
+                self._link_lost()
 
     def _drain(self) -> bool:
         """Take in what the device sent; True once it has nothing more to send (or the link is
