@@ -11,7 +11,6 @@ oracles can check where keys show up.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 from fuzzer.crypto import p256
@@ -52,9 +51,6 @@ class PairingOptions:
     numeric_comparison: str = "accept"  # accept | reject
     stop_after: str | None = None  # one of STOP_POINTS: leave the pairing half done there
 
-
-#: a device address as on air (a program pairs between the same few again and again)
-_address_octets = lru_cache(maxsize=64)(bdaddr.to_bytes)
 
 # Where a pairing can be left half done, so a program reaches deep SMP states honestly.
 STOP_POINTS = ("request", "public_key", "confirm", "random", "dhkey_check", "encryption")
@@ -142,8 +138,8 @@ def pair(runner: Runner, p: Peer, opts: PairingOptions) -> str:
     if link is None:
         raise ProcedureFailed("not connected")
     model = p.model
-    ctx = _Ctx(runner, p, opts, _address_octets(link.peer_address),
-               bdaddr.TYPE_CODES[p.spec.address_type], _address_octets(link.device_address),
+    ctx = _Ctx(runner, p, opts, bdaddr.to_bytes(link.peer_address),
+               bdaddr.TYPE_CODES[p.spec.address_type], bdaddr.to_bytes(link.device_address),
                bdaddr.TYPE_CODES[p.seen.get(link.device_address, {}).get("address_type",
                                                                           "random")],
                link.device_address)

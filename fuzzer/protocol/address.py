@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 PUBLIC = 0
 RANDOM = 1
 TYPE_NAMES = {PUBLIC: "public", RANDOM: "random"}
 TYPE_CODES = {"public": PUBLIC, "random": RANDOM}
 
 
+@lru_cache(maxsize=256)  # a fuzz campaign converts the same few addresses again and again
 def to_bytes(addr: str) -> bytes:
     """Display form (most significant octet first, colon separated) -> 6 octets as on air."""
     raw = bytes.fromhex(addr.replace(":", ""))

@@ -67,8 +67,6 @@ def _local_name(adv_data: bytes) -> str:
 
 #: a device address in display form (a device advertises with the same one again and again)
 _address_text = lru_cache(maxsize=64)(bdaddr.from_bytes)
-#: a device address as on air (the same few again and again)
-_address_octets = lru_cache(maxsize=64)(bdaddr.to_bytes)
 
 
 def _parse_hex(value: Any, name: str, size: int | None = None) -> bytes:
@@ -259,8 +257,8 @@ class EmulatorTarget(Target):
         if self._conn is not None:
             raise TargetError("already connected; disconnect first")
         ll_dev = self.device.link_layer
-        target = _address_octets(address)
-        init = _address_octets(peer_address)
+        target = bdaddr.to_bytes(address)
+        init = bdaddr.to_bytes(peer_address)
         init_type = bdaddr.TYPE_CODES[peer_address_type]
         self.device.clock.advance(1_250)
         if ll_dev is None or not ll_dev.advertising or ll_dev.address != target:
