@@ -315,7 +315,8 @@ class LinkLayer:
     def _on_control(self, conn: Connection, pdu: bytes) -> None:
         if not pdu:
             return
-        name, _opcode, fields, error = ll.LL_CONTROL.decode(pdu)
+        dec = ll.LL_CONTROL.decode(pdu)
+        name, fields, error = dec.name, dec.fields, dec.error
         if conn.enc_state != "idle" and (
                 name not in _EXPECTED_DURING[conn.enc_state] or error is not None):
             self._unexpected(conn)

@@ -227,7 +227,8 @@ class AttServer:
         if not pdu:
             return
         opcode = pdu[0]
-        name, _opcode, fields, error = att.ATT.decode(pdu)
+        dec = att.ATT.decode(pdu)
+        name, fields, error = dec.name, dec.fields, dec.error
         handler = _HANDLERS[name] if name in _HANDLERS else None
         if handler is None:
             # Commands (bit 6 set) are ignored; unknown requests get Request Not Supported.

@@ -279,7 +279,8 @@ class SecurityManager:
     def on_pdu(self, pdu: bytes) -> None:
         if self.timed_out or self.link is None or not pdu:
             return
-        name, _code, fields, error = smp.SMP.decode(pdu)
+        dec = smp.SMP.decode(pdu)
+        name, fields, error = dec.name, dec.fields, dec.error
         if name == "unknown":
             self._fail(smp.COMMAND_NOT_SUPPORTED)
             return

@@ -52,7 +52,7 @@ _MISSING = object()
 _BYTES_LIKE = (bytes, bytearray, memoryview)
 
 
-class Decoded(NamedTuple):
+class Decoded:
     """Result of :meth:`Codec.decode`.
 
     ``name`` is the spec name of the PDU type (``"unknown"`` for an opcode not
@@ -60,16 +60,51 @@ class Decoded(NamedTuple):
     to even hold one), ``fields`` the field values that could be parsed and
     ``error`` ``None`` for a well-formed PDU, otherwise a short description
     (``"truncated: need N octets, got M"`` or ``"N extra octets"``).
+
+    A slotted record rather than a NamedTuple: the fuzz loop reads these fields several times
+    per PDU, and CPython 3.11 specializes attribute reads of slots but not of a NamedTuple's
+    fields. It unpacks and compares as the tuple ``(name, opcode, fields, error)``.
     """
 
-    name: str
-    opcode: int
-    fields: dict[str, Any]
-    error: str | None = None
+    __slots__ = ("name", "opcode", "fields", "error")
+
+    def __init__(self, name: str, opcode: int, fields: dict[str, Any],
+                 error: str | None = None) -> None:
+        self.name = name
+        self.opcode = opcode
+        self.fields = fields
+        self.error = error
+
+    def _tuple(self) -> tuple[str, int, dict[str, Any], str | None]:
+        return (self.name, self.opcode, self.fields, self.error)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._tuple())
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Decoded):
+            return NotImplemented
+        return self._tuple() == other._tuple()
+
+    __hash__ = None  # type: ignore[assignment] - fields is a dict
+
+    def __repr__(self) -> str:
+        return (f"Decoded(name={self.name!r}, opcode={self.opcode!r}, fields={self.fields!r}, "
+                f"error={self.error!r})")
 
 
-# builds a Decoded from a ready tuple without the NamedTuple's Python-level __new__
-_new_decoded = tuple.__new__
+def _decoded(name: str, opcode: int, fields: dict[str, Any]) -> Decoded:
+    """A well-formed PDU's Decoded, made without the Python-level __init__ (the fuzz loop's
+    decoding makes one per PDU)."""
+    d = _new_decoded(Decoded)
+    d.name = name
+    d.opcode = opcode
+    d.fields = fields
+    d.error = None
+    return d
+
+
+_new_decoded = object.__new__
 
 
 class PduType(NamedTuple):
@@ -101,7 +136,7 @@ class _Compiled:
         "ptype", "name", "opcode", "names", "defaults", "field_set", "kinds",
         "head", "tail", "head_n", "tail_n", "min_len", "has_rest", "rest_name",
         "u24", "bytes_len", "pieces", "simple", "bytes_items", "body", "wire_names",
-        "wire_defaults", "u24_at", "rest_at",
+        "wire_defaults", "u24_at", "rest_at", "head_size", "tail_size",
     )
 
     def __init__(self, ptype: PduType, opcode_size: int) -> None:
@@ -148,7 +183,10 @@ class _Compiled:
         self.tail = struct.Struct("<" + "".join(tail))
         self.head_n = len(head)
         self.tail_n = len(tail)
-        self.min_len = self.head.size + self.tail.size
+        # the sizes as plain attributes: a Struct's size is a descriptor, slower to read
+        self.head_size = self.head.size
+        self.tail_size = self.tail.size
+        self.min_len = self.head_size + self.tail_size
         # the head fields without the opcode, unpacked from just after it
         self.body = struct.Struct("<" + "".join(head))
         # only int and ("bytes", N) fields: struct packs them all in one go
@@ -393,16 +431,21 @@ class Codec:
             op = self._op_struct.unpack_from(pdu)[0]
             c = self._by_op.get(op)
         if c is None:
-            return _new_decoded(Decoded, (UNKNOWN, op, {"data": pdu[osz:]}, None))
+            return _decoded(UNKNOWN, op, {"data": pdu[osz:]})
         if n == c.min_len and not c.has_rest:
             fields = dict(zip(c.names, c.body.unpack_from(pdu, osz)))  # noqa: B905 - same lengths
             if c.u24:
                 for f in c.u24:
                     fields[f] = int.from_bytes(fields[f], "little")
-            return _new_decoded(Decoded, (c.name, op, fields, None))
+            d = _new_decoded(Decoded)  # _decoded(c.name, op, fields), inlined: every PDU
+            d.name = c.name
+            d.opcode = op
+            d.fields = fields
+            d.error = None
+            return d
         if c.has_rest and n >= c.min_len:
-            hs = c.head.size
-            end = n - c.tail.size
+            hs = c.head_size
+            end = n - c.tail_size
             fields = dict(zip(c.names, c.body.unpack_from(pdu, osz)))  # noqa: B905 - same lengths
             fields[c.rest_name] = pdu[hs:end]  # type: ignore[index]
             if c.tail_n:
@@ -410,7 +453,12 @@ class Codec:
             if c.u24:
                 for f in c.u24:
                     fields[f] = int.from_bytes(fields[f], "little")
-            return _new_decoded(Decoded, (c.name, op, fields, None))
+            d = _new_decoded(Decoded)  # _decoded(c.name, op, fields), inlined: every PDU
+            d.name = c.name
+            d.opcode = op
+            d.fields = fields
+            d.error = None
+            return d
         return self._decode_slow(c, op, pdu)
 
     def _decode_slow(self, c: _Compiled, op: int, pdu: bytes) -> Decoded:
