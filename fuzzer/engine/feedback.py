@@ -9,6 +9,7 @@ the PDU name); an answer kind is the set of PDU names the device sent back plus 
 
 from __future__ import annotations
 
+from fuzzer.protocol.codec import Decoded
 from fuzzer.protocol.nordic_dfu import advertises_dfu
 from fuzzer.trace import events as ev
 from fuzzer.trace.describe import decode
@@ -22,24 +23,25 @@ _ANSWERS = frozenset({ev.DISCONNECT, ev.ENCRYPTION, ev.SCAN_EMPTY, ev.NO_ANSWER}
 #: state (``walk`` skips the others: step marks, keys, notes, white-box snapshots).
 _WATCHED = STEP_ACTIONS | _ANSWERS | {ev.ADV, ev.CONNECT, ev.RESET, ev.BOND}
 
-#: (layer, octets) -> (PDU name for feedback, the SMP phase it sets: None when not a well-formed
-#: SMP PDU), for all programs alike: fuzz programs send and get the same PDUs again and again.
-_PDU_NAMES: dict[tuple[str | None, bytes], tuple[str, str | None]] = {}
+#: (layer, decoded name, decode error) -> (PDU name for feedback, the SMP phase it sets: None
+#: when not a well-formed SMP PDU), for all programs alike: keyed by the decoded form rather
+#: than the octets, as PDUs with random fields (confirm and random values, keys, nonces) would
+#: each miss a cache by content; the trace holds most PDUs decoded already (``Event.memo``).
+_PDU_NAMES: dict[tuple[str | None, str, str | None], tuple[str, str | None]] = {}
 _PDU_NAMES_CAP = 1 << 16
 
 
-def _pdu_name(event: Event) -> tuple[str, str | None]:
-    """The PDU's name (``layer:Name``, ``!`` when malformed) and, for a well-formed SMP PDU,
-    its name (the SMP phase it sets; None otherwise)."""
-    key = (event.layer, event.data)
+def _pdu_name(layer: str | None, dec: Decoded | None) -> tuple[str, str | None]:
+    """The name of a PDU of ``layer`` decoded as ``dec`` (None: no codec reads it):
+    ``layer:Name`` (``!`` when malformed, ``layer?`` when not decodable) and, for a well-formed
+    SMP PDU, its name (the SMP phase it sets; None otherwise)."""
+    if dec is None:
+        return (f"{layer}?", None)
+    key = (layer, dec.name, dec.error)
     named = _PDU_NAMES.get(key)
     if named is None:
-        dec = decode(event)
-        if dec is None:
-            named = (f"{event.layer}?", None)
-        else:
-            named = (f"{event.layer}:{dec.name}{'!' if dec.error else ''}",
-                     dec.name if dec.error is None and event.layer == "smp" else None)
+        named = (f"{layer}:{dec.name}{'!' if dec.error else ''}",
+                 dec.name if dec.error is None and layer == "smp" else None)
         if len(_PDU_NAMES) >= _PDU_NAMES_CAP:
             _PDU_NAMES.clear()
         _PDU_NAMES[key] = named
@@ -63,10 +65,25 @@ def _answer(answer: tuple[str, ...]) -> str:
     return kind
 
 
+#: (link, mode, SMP phase, bonded) -> the abstract state's text, for all programs alike: the
+#: same few states recur (3 links x 3 modes x the SMP PDU names x 2 at most), so transitions
+#: share their strings (hashed once, equal ones compared by identity) instead of new ones
+_STATES: dict[tuple[str, str, str, bool], str] = {}
+
+
+def _state(key: tuple[str, str, str, bool]) -> str:
+    """The text of the abstract state ``key``: ``link|mode|smp phase|b`` (``-`` when not
+    bonded)."""
+    link, mode, smp_phase, bonded = key
+    text = _STATES[key] = f"{link}|{mode}|{smp_phase}|{'b' if bonded else '-'}"
+    return text
+
+
 def walk(events: list[Event]) -> tuple[set[tuple[str, str, str]], int]:
     """Every (state before, tester action, device answer) the events show, and the number of
     steps (tester PDUs, connection attempts and power cycles; see ``execute.count_steps``)."""
-    out: dict[tuple[str, str, str], None] = {}  # a set, filled without a call per action
+    out: set[tuple[str, str, str]] = set()
+    add = out.add
     steps = 0
     link = "down"
     mode = "?"
@@ -74,53 +91,76 @@ def walk(events: list[Event]) -> tuple[set[tuple[str, str, str]], int]:
     bonded: set[str] = set()
     device = ""
     state = "down|?|-|-"
-    changed = False  # whether state must be rebuilt before the next action
+    changed = False  # whether state must be looked up again before the next action
     action: str | None = None
     answer: tuple[str, ...] = ()  # the names of the device's answer, in order
     names = _PDU_NAMES
     kinds = _ANSWER_KINDS
+    states = _STATES
     watched = _WATCHED
     PDU, TESTER, DISCONNECT = ev.PDU, ev.TESTER, ev.DISCONNECT  # noqa: N806 - the loop's constants
 
     for e in events:
         kind = e.kind
         if kind == PDU:
-            try:
-                name, phase = names[(e.layer, e.data)]
-            except KeyError:
-                name, phase = _pdu_name(e)
+            dec = e.memo
+            if dec is None:  # not decoded yet, or not decodable
+                name, phase = _pdu_name(e.layer, decode(e))
+            else:
+                try:
+                    name, phase = names[(e.layer, dec.name, dec.error)]
+                except KeyError:
+                    name, phase = _pdu_name(e.layer, dec)
             if e.src != TESTER:  # the device's PDU: part of the answer; the state after it
                 answer += (name,)
                 if phase is not None:
                     smp_phase = phase
                     changed = True
                 continue
-            tester_action = True
-        elif kind not in watched:
+            # the tester's PDU: a step and an action (as below for other actions, on its own
+            # path: most actions are PDUs)
+            steps += 1
+            if action is not None:
+                try:
+                    add((state, action, kinds[answer]))
+                except KeyError:
+                    add((state, action, _answer(answer)))
+            if changed:
+                key = (link, mode, smp_phase, device in bonded)
+                try:
+                    state = states[key]
+                except KeyError:
+                    state = _state(key)
+                changed = False
+            action = name
+            answer = ()
+            if phase is not None:
+                smp_phase = phase
+                changed = True
             continue
-        else:
-            tester_action = kind in STEP_ACTIONS or (kind == DISCONNECT and e.src == TESTER)
-        if tester_action:
+        if kind not in watched:
+            continue
+        if kind in STEP_ACTIONS or (kind == DISCONNECT and e.src == TESTER):
             if kind != DISCONNECT:
                 steps += 1
             if action is not None:
                 try:
-                    out[(state, action, kinds[answer])] = None
+                    add((state, action, kinds[answer]))
                 except KeyError:
-                    out[(state, action, _answer(answer))] = None
+                    add((state, action, _answer(answer)))
             if changed:
-                state = f"{link}|{mode}|{smp_phase}|{'b' if device in bonded else '-'}"
+                key = (link, mode, smp_phase, device in bonded)
+                try:
+                    state = states[key]
+                except KeyError:
+                    state = _state(key)
                 changed = False
-            action = name if kind == PDU else kind
+            action = kind
             answer = ()
         elif kind in _ANSWERS:
             answer += (f"{kind}:{(e.info or {}).get('state', '')}",)
         # the state after this event
-        if kind == PDU:
-            if phase is not None:
-                smp_phase = phase
-                changed = True
-        elif kind == ev.ADV:
+        if kind == ev.ADV:
             mode = "dfu" if advertises_dfu(e.data) else "app"
             changed = True
         elif kind == ev.CONNECT:
@@ -142,10 +182,8 @@ def walk(events: list[Event]) -> tuple[set[tuple[str, str, str]], int]:
             bonded.add(e.info.get("connection_address", ""))
             changed = True
     if action is not None:
-        out[(state, action, _answer(answer))] = None
-    return set(out), steps
-
-
+        add((state, action, _answer(answer)))
+    return out, steps
 
 
 class Coverage:
@@ -156,9 +194,10 @@ class Coverage:
 
     def add(self, found: set[tuple[str, str, str]]) -> int:
         """Record ``found``; return how many were new."""
-        new = found - self.seen
-        self.seen |= new
-        return len(new)
+        seen = self.seen
+        before = len(seen)
+        seen |= found  # one pass over found: no set of the new ones to build first
+        return len(seen) - before
 
     def __len__(self) -> int:
         return len(self.seen)
