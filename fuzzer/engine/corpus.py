@@ -34,6 +34,22 @@ def dump(data: object) -> str:
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 _NAME_MARK = "blefuzz-program-name"
 
+_HEX = re.compile(r"[0-9a-f]+")
+_PDU_MARK = "blefuzz-pdu-octets"
+_PDU_PLAIN = f": {_PDU_MARK}\n"
+#: the dumper's resolver, when it is the stock one: whether a string dumps plain (unquoted)
+_RESOLVER = (yaml.resolver.Resolver() if _Dumper.yaml_implicit_resolvers is
+             yaml.resolver.Resolver.yaml_implicit_resolvers and not _Dumper.yaml_path_resolvers
+             else None)
+
+
+def _plain_str(text: str) -> bool:
+    """Whether the dumper writes ``text``, hex digits (none a character YAML quotes for),
+    plain: when, read plain, it is a string again (not an int such as ``0123`` or ``0b101``);
+    the dumper asks the same resolver."""
+    return _RESOLVER is not None and _RESOLVER.resolve(
+        yaml.ScalarNode, text, (True, False)) == "tag:yaml.org,2002:str"
+
 
 class ProgramText:
     """A program's YAML, loading back as ``program.to_dict()``, made from parts remembered by
@@ -55,7 +71,20 @@ class ProgramText:
     def _step(self, d: dict[str, Any]) -> str:
         """The YAML of a step given as its ``to_dict()``."""
         # repr: the content with its types (a str "1" differs from the int 1)
-        return self._remember(repr(d), lambda: dump([d]))
+        return self._remember(repr(d), lambda: self._new_step(d))
+
+    def _new_step(self, d: dict[str, Any]) -> str:
+        """The YAML of a step not remembered. Most are PDUs whose octets are new (mutated or
+        random), so a PDU's hex, when YAML writes it plain, goes into the remembered YAML of
+        the same step with a mark in its place (a dump costs as much as dozens of steps
+        remembered); any other step is dumped."""
+        pdu = d.get("pdu")
+        if type(pdu) is str and _HEX.fullmatch(pdu) and _plain_str(pdu):
+            marked = {**d, "pdu": _PDU_MARK}
+            text = self._remember(repr(marked), lambda: dump([marked]))
+            if text.count(_PDU_MARK) == 1 and _PDU_PLAIN in text:  # the mark is the value alone
+                return text.replace(_PDU_PLAIN, f": {pdu}\n", 1)
+        return dump([d])
 
     def program(self, program: Program) -> str:
         data = program.to_dict()
