@@ -22,8 +22,10 @@ names are roles the campaign maps to the central it plays.
 from __future__ import annotations
 
 import random
+from bisect import bisect
 from dataclasses import dataclass, field
 from itertools import accumulate
+from math import inf
 from pathlib import Path
 
 from fuzzer.engine.program import ProgramStep, parse_step
@@ -66,7 +68,7 @@ class StateModel:
     fuzz_from: list[str]
     source: str = ""
     out: dict[str, list[Transition]] = field(default_factory=dict)
-    _paths: dict[tuple[str, str], tuple[list[Transition], list[float] | None]] = field(
+    _paths: dict[tuple[str, str], tuple[list[Transition], list[float] | None, float]] = field(
         default_factory=dict, repr=False, compare=False)
     _goals: list[str] = field(default_factory=list, repr=False, compare=False)
 
@@ -89,26 +91,35 @@ class StateModel:
         for _ in range(max_steps):
             if state == goal and (not path or rng.random() < 0.7):
                 break
-            towards, cum_weights = self._toward(state, goal)
+            towards, cum_weights, total = self._toward(state, goal)
             if not towards:
                 break
-            t = rng.choices(towards, cum_weights=cum_weights)[0] if cum_weights else towards[0]
+            if cum_weights is None:
+                t = towards[0]
+            elif 0.0 < total < inf:
+                # rng.choices(towards, cum_weights=cum_weights)[0] spelled out: the same draw,
+                # without its two calls
+                t = towards[bisect(cum_weights, rng.random() * total, 0, len(towards) - 1)]
+            else:
+                t = rng.choices(towards, cum_weights=cum_weights)[0]  # raises as it does
             path.append(ProgramStep(t.step.op, dict(t.step.args), t.step.label))
             state = t.target
         return path, state
 
-    def _toward(self, state: str, goal: str) -> tuple[list[Transition], list[float] | None]:
+    def _toward(self, state: str, goal: str
+                ) -> tuple[list[Transition], list[float] | None, float]:
         """The transitions out of ``state`` that can still reach ``goal`` (all of them if none
-        can) and their cumulative weights (None when they are all zero); computed once per
-        pair."""
+        can), their cumulative weights (None when they are all zero) and the total weight;
+        computed once per pair."""
         key = (state, goal)
         found = self._paths.get(key)
         if found is None:
             choices = self.out.get(state, [])
             towards = [t for t in choices if self._reaches(t.target, goal)] or choices
             weights = [t.weight for t in towards]
+            cum_weights = list(accumulate(weights)) if sum(weights) > 0 else None
             found = self._paths[key] = (
-                towards, list(accumulate(weights)) if sum(weights) > 0 else None)
+                towards, cum_weights, cum_weights[-1] + 0.0 if cum_weights else 0.0)
         return found
 
     def _reaches(self, source: str, goal: str) -> bool:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import itertools
 import random
+from bisect import bisect
 from collections.abc import Callable
+from math import inf
 
 from fuzzer.crypto.rand import random_octets
 from fuzzer.engine.program import ProgramStep
@@ -39,6 +41,7 @@ class Mutator:
         self.ops = {name: getattr(self, "_" + name) for name in DEFAULT_WEIGHTS}
         self._names = [n for n, w in self.weights.items() if w > 0]
         self._cum_weights = list(itertools.accumulate(self.weights[n] for n in self._names))
+        self._total = self._cum_weights[-1] + 0.0 if self._cum_weights else 0.0
 
     def mutate(self, steps: list[ProgramStep], other: list[ProgramStep] | None = None,
                count: int = 1) -> tuple[list[ProgramStep], list[str]]:
@@ -46,8 +49,14 @@ class Mutator:
         names of the operators applied."""
         out = list(steps)  # steps are shared with the original until an operator edits one
         applied = []
+        rng, names, cum_weights, total = self.rng, self._names, self._cum_weights, self._total
         for _ in range(count):
-            name = self.rng.choices(self._names, cum_weights=self._cum_weights)[0]
+            if 0.0 < total < inf:
+                # rng.choices(names, cum_weights=cum_weights)[0] spelled out: the same draw,
+                # without its two calls
+                name = names[bisect(cum_weights, rng.random() * total, 0, len(names) - 1)]
+            else:
+                name = rng.choices(names, cum_weights=cum_weights)[0]  # raises as it does
             out = self.ops[name](out, other or [])
             applied.append(name)
         return out[: self.max_steps], applied

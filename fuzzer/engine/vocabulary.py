@@ -8,6 +8,8 @@ about any device: only the protocol surface and the target's capabilities.
 from __future__ import annotations
 
 import random
+from bisect import bisect
+from itertools import accumulate
 from typing import Any
 
 from fuzzer.crypto.rand import random_octets
@@ -59,18 +61,26 @@ def field_value(rng: random.Random, kind: Any) -> Any:
     return rng.randrange(values[-1] + 1)
 
 
+#: layer -> its PDU type names, sorted (what ``random_pdu`` picks among)
+_SORTED_NAMES: dict[str, list[str]] = {
+    layer: sorted(codec.names) for layer, codec in CODECS.items()}
+
+
 def random_pdu(rng: random.Random, layer: str, name: str | None = None) -> bytes:
     """A well-formed PDU of ``layer`` (of type ``name``, or any type)."""
     codec = CODECS[layer]
-    name = name or rng.choice(sorted(codec.names))
+    name = name or rng.choice(_SORTED_NAMES[layer])
     fields = {f: field_value(rng, kind) for f, kind in codec.fields_of(name)}
     return codec.encode(name, **fields)
 
 
-def random_step(rng: random.Random, capabilities: frozenset[str], peers: list[str]
-                ) -> ProgramStep:
-    """Any one step the target can perform: a PDU, a link action or an honest procedure."""
-    peer = rng.choice(peers)
+#: capabilities -> the kinds of step a target with them performs and their cumulative weights
+_STEP_KINDS: dict[frozenset[str], tuple[tuple[str, ...], list[float]]] = {}
+
+
+def _step_kinds(capabilities: frozenset[str]) -> tuple[tuple[str, ...], list[float]]:
+    """The kinds of step ``random_step`` chooses among, for ``capabilities``, and their
+    cumulative weights (remembered for a frozenset)."""
     choices: list[tuple[float, str]] = [
         (3, "procedure"), (1, "connect"), (1, "hang_up"), (0.3, "wait")]
     for layer in ("smp", "att", "ll"):
@@ -80,7 +90,23 @@ def random_step(rng: random.Random, capabilities: frozenset[str], peers: list[st
         choices.append((1, "encrypt"))
     if "power_cycle" in capabilities:
         choices.append((0.3, "power_cycle"))
-    kind = rng.choices([c for _, c in choices], weights=[w for w, _ in choices])[0]
+    kinds = (tuple(c for _, c in choices), list(accumulate(w for w, _ in choices)))
+    if isinstance(capabilities, frozenset):
+        _STEP_KINDS[capabilities] = kinds
+    return kinds
+
+
+def random_step(rng: random.Random, capabilities: frozenset[str], peers: list[str]
+                ) -> ProgramStep:
+    """Any one step the target can perform: a PDU, a link action or an honest procedure."""
+    peer = rng.choice(peers)
+    try:
+        kinds, cum_weights = _STEP_KINDS[capabilities]
+    except (KeyError, TypeError):  # TypeError: a set, not a frozenset
+        kinds, cum_weights = _step_kinds(capabilities)
+    # rng.choices(kinds, cum_weights=cum_weights)[0] spelled out (the same draw), without its
+    # two calls: the weights are fixed, positive and finite
+    kind = kinds[bisect(cum_weights, rng.random() * (cum_weights[-1] + 0.0), 0, len(kinds) - 1)]
     if kind in CODECS:
         return ProgramStep(kind, {"pdu": random_pdu(rng, kind).hex()})
     if kind == "connect":
