@@ -11,7 +11,6 @@ import re
 from bisect import bisect
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from itertools import accumulate
 from math import floor, inf
 from pathlib import Path
 from typing import Any
@@ -232,10 +231,13 @@ class Corpus:
         n = len(entries)
         if n > self.TOURNAMENT:
             entries = [entries[floor(draw() * n)] for _ in range(self.TOURNAMENT)]
-        cum_weights = list(accumulate(
-            (1 + e.new_transitions) * 0.5 ** ((iteration - e.iteration) / 2000) / (
-                1 + e.picked / 50) for e in entries))
-        total = cum_weights[-1] + 0.0
+        cum_weights = []
+        total = 0.0  # accumulate's sums (0.0 + w is w, but for a zero's sign no comparison sees)
+        for e in entries:  # a loop, not a generator for accumulate: no resumption per entry
+            total += (1 + e.new_transitions) * 0.5 ** ((iteration - e.iteration) / 2000) / (
+                1 + e.picked / 50)
+            cum_weights.append(total)
+        total += 0.0
         if not 0.0 < total < inf:  # as rng.choices, which raises ValueError here
             return rng.choices(entries, cum_weights=cum_weights)[0]
         entry = entries[bisect(cum_weights, draw() * total, 0, len(entries) - 1)]
