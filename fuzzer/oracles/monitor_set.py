@@ -66,18 +66,23 @@ class _Lot:
         self.restarts = [m.restart for m in monitors]
         #: the monitors as runs of those whose final violations are their violations as they
         #: stand (``ENDS_QUIETLY``), each followed by one whose are not (or None): (the run's
-        #: monitors, its (id, monitor) pairs, the pair that follows it)
-        self.runs: list[tuple[tuple[Monitor, ...], list[tuple[str, Monitor]],
-                              tuple[str, Monitor] | None]] = []
+        #: monitors, its (id, monitor) pairs, the id and monitor that follow it, and that
+        #: monitor's ``close`` when its final violations are those ``close`` leaves, else None)
+        self.runs: list[tuple[tuple[Monitor, ...], list[tuple[str, Monitor]], str,
+                              Monitor | None, Callable[[], None] | None]] = []
         quiet: list[tuple[str, Monitor]] = []
-        for pair in self.pairs:
-            if pair[1].ENDS_QUIETLY:
-                quiet.append(pair)
-            else:
-                self.runs.append((tuple(m for _, m in quiet), quiet, pair))
-                quiet = []
+        for inv_id, m in self.pairs:
+            if m.ENDS_QUIETLY:
+                quiet.append((inv_id, m))
+                continue
+            cls = type(m)
+            closes = (cls.final_violations is Monitor.final_violations
+                      and cls.finish is Monitor.finish)
+            self.runs.append((tuple(q for _, q in quiet), quiet, inv_id, m,
+                              m.close if closes else None))
+            quiet = []
         if quiet:
-            self.runs.append((tuple(m for _, m in quiet), quiet, None))
+            self.runs.append((tuple(q for _, q in quiet), quiet, "", None, None))
         self.listeners: list[Any] = []
 
 
@@ -152,15 +157,20 @@ class MonitorSet:
         if lent is None or lent[0] is not trace:
             raise ValueError("the trace is not the last one subscribed, or it was released")
         found: list[tuple[str, Violation]] = []
-        for quiet, pairs, loud in lent[1].runs:
+        for quiet, pairs, loud_id, loud, close in lent[1].runs:
             # the run's violations as they stand, read only when one of them has any
             if any(map(_violations_of, quiet)):
                 for inv_id, m in pairs:
                     for v in m.violations:
                         found.append((inv_id, v))
             if loud is not None:
-                for v in loud[1].final_violations():
-                    found.append((loud[0], v))
+                if close is not None:
+                    close()  # loud.final_violations(), its checks made once (in _Lot)
+                    violations = loud.violations
+                else:
+                    violations = loud.final_violations()
+                for v in violations:
+                    found.append((loud_id, v))
         return found
 
     def release(self, trace: Trace) -> None:
