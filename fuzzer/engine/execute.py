@@ -72,17 +72,19 @@ def execute(target: Target, program: Program, invariants: list[Invariant],
     if monitor_set is not None:
         monitor_set.subscribe(trace)
     runner = Runner(target, central_models, seed, trace)
-    run = ProgramRun(trace)
+    error = None
     try:
         runner.run_program(program)
         runner.probe()
     except (TargetError, ValueError) as exc:
-        run.error = str(exc)
+        error = str(exc)
     if monitor_set is not None:
-        run.violations = monitor_set.final_violations(trace)
+        violations = monitor_set.final_violations(trace)
         monitor_set.release(trace)  # the next program's trace reuses the monitors
-    if feedback:
-        run.transitions, run.steps = walk(trace.events)
     else:
-        run.steps = count_steps(trace)
-    return run
+        violations = []
+    if feedback:
+        transitions, steps = walk(trace.events)
+    else:
+        transitions, steps = set(), count_steps(trace)
+    return ProgramRun(trace, violations, transitions, steps, error)
