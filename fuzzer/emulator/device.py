@@ -133,7 +133,7 @@ class Device:
         self.firmware: Firmware | None = None
         self.link_layer: LinkLayer | None = None  # the running firmware's (the radio's view)
         self.boots = 0
-        self.power_cycle()
+        self._boot()  # power_cycle(), but the RAM just made needs no power-on reset
 
     # Components -----------------------------------------------------------------------------
 
