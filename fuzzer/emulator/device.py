@@ -8,7 +8,9 @@ Flash survives both.
 from __future__ import annotations
 
 import random
+from _random import Random as _CoreRandom
 from dataclasses import dataclass, fields
+from hashlib import sha512
 from typing import Any
 
 from fuzzer.emulator.clock import VirtualClock
@@ -86,7 +88,12 @@ class _LazyRandom(random.Random):
         if type(self) is _LazyRandom:
             text = self.__dict__.pop("_text")
             self.__class__ = random.Random
-            random.Random.__init__(self, text)
+            # random.Random.__init__(self, text) without seeding's Python layers: version 2
+            # of Random.seed for a str (random.py) seeds the Mersenne Twister with its UTF-8
+            # octets followed by their SHA-512, as one big-endian integer
+            octets = text.encode()
+            _CoreRandom.seed(self, int.from_bytes(octets + sha512(octets).digest()))
+            self.gauss_next = None
 
     def seed(self, *args: Any, **kwargs: Any) -> None:
         _LazyRandom._start(self)
