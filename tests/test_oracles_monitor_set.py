@@ -10,6 +10,7 @@ import weakref
 from hypothesis import HealthCheck, given, settings
 from test_invariants_robust import _ops, _run_all, _summary
 
+from fuzzer.oracles.base import PASS, Verdict
 from fuzzer.oracles.invariants import MONITORS, Invariant
 from fuzzer.oracles.monitor_set import MonitorSet
 from fuzzer.trace import events as ev
@@ -72,6 +73,49 @@ def test_a_released_traces_monitors_judge_the_next_trace_like_new_ones(first, op
     assert [_summary(v) for v in verdicts] == alone  # not changed by the release
     released.add(0, ev.RESET, info={"how": "power"})
     assert [_summary(m.finish()) for m in made] == alone
+
+
+class _Unjudged:
+    """Stands for ``monitor`` in ``_run_all`` without closing it: its final violations are read
+    afterwards."""
+
+    def __init__(self, monitor) -> None:
+        self.monitor = monitor
+
+    def subscribe(self, trace: Trace) -> None:
+        self.monitor.subscribe(trace)
+
+    def finish(self) -> Verdict:
+        return Verdict(PASS, "")
+
+
+class _UnjudgedFromSet(_FromSet):
+    def finish(self) -> Verdict:
+        return Verdict(PASS, "")
+
+
+def _violations(found) -> list:
+    return [(inv_id, v.message, v.step, v.signature, [e.seq for e in v.events])
+            for inv_id, v in found]
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(first=_ops, ops=_ops)
+def test_a_monitor_sets_final_violations_are_its_monitors_in_order(first, ops):
+    """MonitorSet.final_violations gives each monitor's final_violations, monitor by monitor,
+    for a trace with new monitors and for one with a released trace's, restarted."""
+    monitor_set = MonitorSet(_INVARIANTS, dict(_CONTEXT))
+    for events in (first, ops):
+        alone = [inv.monitor(inv.id, inv.params, dict(_CONTEXT)) for inv in _INVARIANTS]
+        _run_all([_Unjudged(m) for m in alone], events, subscribe=True)
+        expected = [(inv.id, v) for inv, m in zip(_INVARIANTS, alone, strict=True)
+                    for v in m.final_violations()]
+        made: list = []
+        _run_all([_UnjudgedFromSet(monitor_set, i, made) for i in range(len(_INVARIANTS))],
+                 events, subscribe=True)
+        trace = made.pop()
+        assert _violations(monitor_set.final_violations(trace)) == _violations(expected)
+        monitor_set.release(trace)
 
 
 def _state(monitor) -> dict:

@@ -8,7 +8,9 @@ Flash survives both.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from _random import Random as _CoreRandom
+from dataclasses import dataclass, fields
+from hashlib import sha512
 from typing import Any
 
 from fuzzer.emulator.clock import VirtualClock
@@ -28,7 +30,7 @@ class _ProfileConstants:
     address_type: int
     irk: bytes
     controller_options: dict[str, Any]
-    security: dict[str, Any]  # SecurityConfig arguments
+    security: tuple[Any, ...]  # SecurityConfig's arguments, in the order of its fields
 
     @classmethod
     def of(cls, profile: DeviceProfile) -> _ProfileConstants:
@@ -45,15 +47,16 @@ class _ProfileConstants:
         return constants
 
 
-def _security_arguments(profile: DeviceProfile) -> dict[str, Any]:
-    """SecurityConfig's arguments from the profile's ``security`` section."""
+def _security_arguments(profile: DeviceProfile) -> tuple[Any, ...]:
+    """SecurityConfig's arguments from the profile's ``security`` section, positional (a call
+    with 21 keyword arguments costs more, once per boot)."""
     s = profile.security
     oob = s.oob
 
     def octets(value: str | None) -> bytes | None:
         return bytes.fromhex(value)[::-1] if value else None
 
-    return dict(
+    config = SecurityConfig(
         pairing=True, bonding=s.bonding, io_capability=IO_CAPABILITIES[s.io_capability],
         mitm=s.mitm, min_key_size=s.min_key_size, max_key_size=s.max_key_size,
         passkey=getattr(s, "passkey", None),
@@ -68,6 +71,7 @@ def _security_arguments(profile: DeviceProfile) -> dict[str, Any]:
         legacy_oob_tk=octets(oob.get("legacy_tk")), peer_oob_r=octets(oob.get("peer_r")),
         peer_oob_confirm=octets(oob.get("peer_confirm")),
     )
+    return tuple(getattr(config, f.name) for f in fields(SecurityConfig))
 
 
 class _LazyRandom(random.Random):
@@ -84,7 +88,12 @@ class _LazyRandom(random.Random):
         if type(self) is _LazyRandom:
             text = self.__dict__.pop("_text")
             self.__class__ = random.Random
-            random.Random.__init__(self, text)
+            # random.Random.__init__(self, text) without seeding's Python layers: version 2
+            # of Random.seed for a str (random.py) seeds the Mersenne Twister with its UTF-8
+            # octets followed by their SHA-512, as one big-endian integer
+            octets = text.encode()
+            _CoreRandom.seed(self, int.from_bytes(octets + sha512(octets).digest()))
+            self.gauss_next = None
 
     def seed(self, *args: Any, **kwargs: Any) -> None:
         _LazyRandom._start(self)
@@ -131,7 +140,7 @@ class Device:
         self.firmware: Firmware | None = None
         self.link_layer: LinkLayer | None = None  # the running firmware's (the radio's view)
         self.boots = 0
-        self.power_cycle()
+        self._boot()  # power_cycle(), but the RAM just made needs no power-on reset
 
     # Components -----------------------------------------------------------------------------
 
@@ -141,7 +150,7 @@ class Device:
 
     def security_config(self) -> SecurityConfig:
         """A fresh SecurityConfig from the profile (the caller may change it)."""
-        return SecurityConfig(**self._constants.security)
+        return SecurityConfig(*self._constants.security)
 
     def app_valid(self) -> bool:
         return self.flash.read("app_valid") == b"\x01"

@@ -34,6 +34,8 @@ CCCD_UUID = gatt.uuid16(gatt.CCCD)
 # Write Response has no parameters (Vol 3 Part F 3.4.5.2): encoded once
 _WRITE_RESPONSE = att.ATT.encode("Write Response")
 
+_new = object.__new__
+
 
 @dataclass
 class Attribute:
@@ -61,8 +63,19 @@ class Attribute:
             on_write = on_write.bound_to(owner)  # type: ignore[attr-defined]
         if on_read is not None:
             on_read = on_read.bound_to(owner)  # type: ignore[attr-defined]
-        return Attribute(self.handle, self.type, self.value, self.read, self.write, on_write,
-                         on_read, self.max_length, self.group_end)
+        # Attribute(...) spelled out, field by field in __init__'s order: calling the class
+        # costs more (a few attributes are copied on every boot)
+        copy = _new(Attribute)
+        copy.handle = self.handle
+        copy.type = self.type
+        copy.value = self.value
+        copy.read = self.read
+        copy.write = self.write
+        copy.on_write = on_write
+        copy.on_read = on_read
+        copy.max_length = self.max_length
+        copy.group_end = self.group_end
+        return copy
 
 
 @dataclass

@@ -12,6 +12,8 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+_new = object.__new__
+
 
 class WeakCallback:
     """A bound method that does not keep its object alive: while the object lives, calling this
@@ -34,7 +36,12 @@ class WeakCallback:
 
     def bound_to(self, obj: object) -> WeakCallback:
         """The same method bound (weakly) to ``obj``."""
-        return WeakCallback(self.func.__get__(obj))
+        # WeakCallback(self.func.__get__(obj)) without the bound method (GATT databases copy
+        # their callbacks on every boot)
+        callback = _new(WeakCallback)
+        callback.func = self.func
+        callback._ref = weakref.ref(obj)
+        return callback
 
 
 def weak_attribute(obj: object, name: str) -> Callable[[], Any]:

@@ -69,22 +69,22 @@ def execute(target: Target, program: Program, invariants: list[Invariant],
     target.reset(seed)
     trace = Trace()
     monitor_set = _monitor_set(invariants, context or {}) if invariants else None
-    monitors = monitor_set.subscribe(trace) if monitor_set is not None else []
+    if monitor_set is not None:
+        monitor_set.subscribe(trace)
     runner = Runner(target, central_models, seed, trace)
-    run = ProgramRun(trace)
+    error = None
     try:
         runner.run_program(program)
         runner.probe()
     except (TargetError, ValueError) as exc:
-        run.error = str(exc)
-    for inv_id, m in monitors:
-        # m.final_violations(), without the call for the monitors the end of a trace leaves be
-        for v in m.violations if m.ENDS_QUIETLY else m.final_violations():
-            run.violations.append((inv_id, v))
+        error = str(exc)
     if monitor_set is not None:
+        violations = monitor_set.final_violations(trace)
         monitor_set.release(trace)  # the next program's trace reuses the monitors
-    if feedback:
-        run.transitions, run.steps = walk(trace.events)
     else:
-        run.steps = count_steps(trace)
-    return run
+        violations = []
+    if feedback:
+        transitions, steps = walk(trace.events)
+    else:
+        transitions, steps = set(), count_steps(trace)
+    return ProgramRun(trace, violations, transitions, steps, error)

@@ -3,7 +3,8 @@
 The first trace is subscribed monitor by monitor (:meth:`Monitor.subscribe`); the listeners,
 their routing and the shared helpers (the pairing tracker) it ends with are recorded, and every
 later trace gets the same subscriptions in one step. Its monitors are those of the trace before,
-restarted, once that trace was released (:meth:`MonitorSet.release`); else new ones.
+restarted, once that trace was released (:meth:`MonitorSet.release`); else new ones. Once a
+trace is over, :meth:`MonitorSet.final_violations` reads its monitors' violations.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from operator import attrgetter
 from types import MethodType
 from typing import Any
 
-from fuzzer.oracles.base import Monitor, Prepared
+from fuzzer.oracles.base import Monitor, Prepared, Violation
 from fuzzer.oracles.invariants import Invariant
 from fuzzer.trace.events import Subscriptions, Trace
 
@@ -49,6 +50,45 @@ class _Plan:
                           for listener in self.subscriptions.listeners]
 
 
+class _Lot:
+    """The monitors of one trace and what goes with them, kept from trace to trace: the
+    shared helpers by key, (id, monitor) pairs, the monitors' bound ``restart`` methods, the
+    monitors in runs for reading their final violations, and once released the trace's
+    listeners."""
+
+    __slots__ = ("monitors", "helpers", "pairs", "restarts", "runs", "listeners")
+
+    def __init__(self, ids: list[str], monitors: list[Monitor],
+                 helpers: list[tuple[Any, Any]]) -> None:
+        self.monitors = monitors
+        self.helpers = helpers  # (key, helper)
+        self.pairs = list(zip(ids, monitors, strict=True))
+        self.restarts = [m.restart for m in monitors]
+        #: the monitors as runs of those whose final violations are their violations as they
+        #: stand (``ENDS_QUIETLY``), each followed by one whose are not (or None): (the run's
+        #: monitors, its (id, monitor) pairs, the id and monitor that follow it, and that
+        #: monitor's ``close`` when its final violations are those ``close`` leaves, else None)
+        self.runs: list[tuple[tuple[Monitor, ...], list[tuple[str, Monitor]], str,
+                              Monitor | None, Callable[[], None] | None]] = []
+        quiet: list[tuple[str, Monitor]] = []
+        for inv_id, m in self.pairs:
+            if m.ENDS_QUIETLY:
+                quiet.append((inv_id, m))
+                continue
+            cls = type(m)
+            closes = (cls.final_violations is Monitor.final_violations
+                      and cls.finish is Monitor.finish)
+            self.runs.append((tuple(q for _, q in quiet), quiet, inv_id, m,
+                              m.close if closes else None))
+            quiet = []
+        if quiet:
+            self.runs.append((tuple(q for _, q in quiet), quiet, "", None, None))
+        self.listeners: list[Any] = []
+
+
+_violations_of = attrgetter("violations")
+
+
 class MonitorSet:
     """Makes the monitors of ``invariants`` for one trace after another."""
 
@@ -59,10 +99,10 @@ class MonitorSet:
         self.prepared = [Prepared(inv.monitor, inv.id, inv.params, context)
                          for inv in invariants]
         self._plan: _Plan | None = None
-        #: the last trace subscribed, its monitors and shared helpers, until released
-        self._lent: tuple[Trace, list[Any], list[Any]] | None = None
-        #: the monitors, shared helpers and listeners of the last trace released
-        self._free: tuple[list[Any], list[Any], list[Any]] | None = None
+        #: the last trace subscribed and its monitors, until released
+        self._lent: tuple[Trace, _Lot] | None = None
+        #: the monitors of the last trace released, with its listeners
+        self._free: _Lot | None = None
 
     def matches(self, invariants: list[Invariant], context: dict[str, Any]) -> bool:
         """Whether this set was made for ``invariants`` and ``context``."""
@@ -72,40 +112,66 @@ class MonitorSet:
         """Monitors that saw no event, subscribed to ``trace`` (which has no subscriptions
         yet), by id."""
         plan = self._plan
-        free = self._free
-        if free is not None:
+        lot = self._free
+        if lot is not None:
             # the released trace's monitors, helpers and listeners, restarted
             self._free = None
-            monitors, helpers, listeners = free
-            for m in monitors:
-                m.restart()
+            for restart in lot.restarts:
+                restart()
             shared = trace.shared
-            for (key, _, _), helper in zip(plan.helpers, helpers, strict=True):
+            for key, helper in lot.helpers:
                 helper.restart()
                 shared[key] = helper
-            listeners = list(listeners)
+            monitors = lot.monitors
+            listeners = lot.listeners  # the released trace's list, given up by ``detach``
+            lot.listeners = []
         else:
             monitors = [p.new() for p in self.prepared]
             if plan is None:
                 for m in monitors:
                     m.subscribe(trace)
                 plan = self._plan = _Plan(trace, monitors)
-                self._lent = (trace, monitors, [helper for _, helper, _ in plan.helpers])
-                return list(zip(self.ids, monitors, strict=True))
+                lot = _Lot(self.ids, monitors, [(key, helper) for key, helper, _ in plan.helpers])
+                self._lent = (trace, lot)
+                return list(lot.pairs)
             helpers = []
             shared = trace.shared
             for key, helper, joined in plan.helpers:
                 helper = shared[key] = helper.like([monitors[i] for i in joined])
-                helpers.append(helper)
+                helpers.append((key, helper))
             # each listener: the same method of the new owner at its place
-            owners = monitors + helpers
+            owners = monitors + [helper for _, helper in helpers]
             listeners = [method(owners[i]) for method, i in plan.listeners]
+            lot = _Lot(self.ids, monitors, helpers)
         trace_ref = weakref.ref(trace)
         for m in monitors:
             m.trace_ref = trace_ref
         trace.subscribe_like(plan.subscriptions, listeners)
-        self._lent = (trace, monitors, helpers)
-        return list(zip(self.ids, monitors, strict=True))
+        self._lent = (trace, lot)
+        return list(lot.pairs)
+
+    def final_violations(self, trace: Trace) -> list[tuple[str, Violation]]:
+        """(id, violation) of each monitor subscribed to ``trace`` (the last trace subscribed,
+        now over): its :meth:`~Monitor.final_violations`, monitor by monitor in order."""
+        lent = self._lent
+        if lent is None or lent[0] is not trace:
+            raise ValueError("the trace is not the last one subscribed, or it was released")
+        found: list[tuple[str, Violation]] = []
+        for quiet, pairs, loud_id, loud, close in lent[1].runs:
+            # the run's violations as they stand, read only when one of them has any
+            if any(map(_violations_of, quiet)):
+                for inv_id, m in pairs:
+                    for v in m.violations:
+                        found.append((inv_id, v))
+            if loud is not None:
+                if close is not None:
+                    close()  # loud.final_violations(), its checks made once (in _Lot)
+                    violations = loud.violations
+                else:
+                    violations = loud.final_violations()
+                for v in violations:
+                    found.append((loud_id, v))
+        return found
 
     def release(self, trace: Trace) -> None:
         """Be done with the monitors subscribed to ``trace`` (the last trace subscribed; their
@@ -114,4 +180,6 @@ class MonitorSet:
         lent = self._lent
         if lent is not None and lent[0] is trace:
             self._lent = None
-            self._free = (lent[1], lent[2], trace.detach())
+            lot = lent[1]
+            lot.listeners = trace.detach()
+            self._free = lot

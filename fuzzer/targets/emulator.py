@@ -124,10 +124,11 @@ class EmulatorTarget(Target):
     def reset(self, seed: int) -> None:
         """A fresh device from the profile, as if just flashed and powered on."""
         self.seed = seed
-        self.device = Device(self.profile, seed=seed)
+        self.device = Device(self.profile, seed)
         self.clock = self.device.clock
         self._rng: random.Random | None = None
-        self._set_conn(None)
+        self._conn = None  # self._set_conn(None), inlined: once per program
+        self.connected = False
         self.crashed = False
         self._conn_count = 0
         self._t = 0  # event timestamps within a step
