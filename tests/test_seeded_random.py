@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from fuzzer.targets.base import seeded_random
+from fuzzer.crypto.rand import seeded_random
 
 
 @pytest.mark.parametrize("text", ["", "blefuzz-tester-0", "blefuzz-radio-123456789", "é∂ß-7"])

@@ -8,11 +8,10 @@ Flash survives both.
 from __future__ import annotations
 
 import random
-from _random import Random as _CoreRandom
 from dataclasses import dataclass, fields
-from hashlib import sha512
 from typing import Any
 
+from fuzzer.crypto.rand import seed_as_text
 from fuzzer.emulator.clock import VirtualClock
 from fuzzer.emulator.controller import LinkLayer, default_features
 from fuzzer.emulator.firmware import Firmware
@@ -88,12 +87,7 @@ class _LazyRandom(random.Random):
         if type(self) is _LazyRandom:
             text = self.__dict__.pop("_text")
             self.__class__ = random.Random
-            # random.Random.__init__(self, text) without seeding's Python layers: version 2
-            # of Random.seed for a str (random.py) seeds the Mersenne Twister with its UTF-8
-            # octets followed by their SHA-512, as one big-endian integer
-            octets = text.encode()
-            _CoreRandom.seed(self, int.from_bytes(octets + sha512(octets).digest()))
-            self.gauss_next = None
+            seed_as_text(self, text)  # random.Random.__init__(self, text), without its layers
 
     def seed(self, *args: Any, **kwargs: Any) -> None:
         _LazyRandom._start(self)

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fuzzer.crypto.rand import seeded_random
 from fuzzer.engine.central import CentralModel
 from fuzzer.engine.corpus import Corpus
 from fuzzer.engine.execute import ProgramRun, execute
@@ -44,7 +45,7 @@ from fuzzer.engine.program import EXPECTATIONS_SCHEMA, PeerSpec, Program, parse_
 from fuzzer.engine.vocabulary import random_step
 from fuzzer.oracles.invariants import Invariant
 from fuzzer.schema import Field, SpecError, load_yaml, validate
-from fuzzer.targets.base import Target, seeded_random
+from fuzzer.targets.base import Target
 from fuzzer.trace.atomic import write_atomic
 
 STRATEGIES = ("model", "random")

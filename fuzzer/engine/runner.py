@@ -6,10 +6,10 @@ import random
 from functools import cached_property
 from typing import Any
 
-from fuzzer.crypto.rand import random_octets
+from fuzzer.crypto.rand import random_octets, seeded_random
 from fuzzer.engine.central import CentralModel, Peer
 from fuzzer.engine.program import Program, ProgramStep
-from fuzzer.targets.base import StepHandler, Target, TargetError, seeded_random
+from fuzzer.targets.base import StepHandler, Target, TargetError
 from fuzzer.trace import events as ev
 from fuzzer.trace.events import Event, Trace
 

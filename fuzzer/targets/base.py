@@ -20,12 +20,9 @@ engine only generates steps a target can perform:
 from __future__ import annotations
 
 import inspect
-import random
-from _random import Random as _CoreRandom
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from hashlib import sha512
 from typing import Any, Protocol
 
 from fuzzer.trace.events import Event, Link, Trace
@@ -66,17 +63,6 @@ class StepHandler:
         check first, inline, that ``plain and args.keys() <= accepted and required <=
         args.keys()``: then it can."""
         inspect.signature(self.func).bind(None, **dict.fromkeys(args))
-
-
-def seeded_random(text: str) -> random.Random:
-    """``random.Random(text)``: the same generator, made without seeding's Python layers."""
-    # Random.seed's version 2 for a str (random.py): its UTF-8 octets followed by their SHA-512,
-    # as one big-endian integer, seed the Mersenne Twister; gauss() starts afresh.
-    octets = text.encode()
-    rng = random.Random.__new__(random.Random)
-    _CoreRandom.seed(rng, int.from_bytes(octets + sha512(octets).digest()))
-    rng.gauss_next = None
-    return rng
 
 
 class Clock(Protocol):

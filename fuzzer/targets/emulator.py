@@ -18,7 +18,7 @@ import random
 from functools import lru_cache
 from typing import Any
 
-from fuzzer.crypto.rand import random_octets
+from fuzzer.crypto.rand import random_octets, seeded_random
 from fuzzer.crypto.session import LinkCipher, session_key
 from fuzzer.emulator.data_channel import (
     AIR_MAX_PAYLOAD,
@@ -37,7 +37,6 @@ from fuzzer.targets.base import (
     StepHandler,
     Target,
     TargetError,
-    seeded_random,
 )
 from fuzzer.trace import events as ev
 from fuzzer.trace.describe import decode as decode_pdu
