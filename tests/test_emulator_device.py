@@ -342,3 +342,29 @@ def test_bond_sharing_entry_needs_an_encrypted_link():
     s.proc("pair")
     s.proc("enter_dfu")
     assert s.device.mode == "bootloader"
+
+
+def test_attribute_copy_for_copies_every_field_and_rebinds_callbacks() -> None:
+    """copy_for builds its copy field by field: a field added to Attribute must be copied too,
+    and the copy's callbacks call the new owner."""
+    from fuzzer.emulator.gatt import Attribute
+    from fuzzer.emulator.weak import WeakCallback
+
+    class Owner:
+        def __init__(self, tag: bytes) -> None:
+            self.tag = tag
+
+        def on_read(self, attr: Attribute, security: object) -> bytes:
+            return self.tag
+
+    first, second = Owner(b"first"), Owner(b"second")
+    values = {f.name: f"value of {f.name}" for f in dataclasses.fields(Attribute)}
+    values["on_read"] = WeakCallback(first.on_read)
+    values["on_write"] = None
+    original = Attribute(**values)
+    copy = original.copy_for(second)
+    for f in dataclasses.fields(Attribute):
+        if f.name != "on_read":
+            assert getattr(copy, f.name) == getattr(original, f.name), f.name
+    assert copy.on_read(copy, None) == b"second"
+    assert original.on_read(original, None) == b"first"
