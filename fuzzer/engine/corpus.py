@@ -8,15 +8,15 @@ from __future__ import annotations
 import hashlib
 import random
 import re
-from bisect import bisect
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from math import floor, inf
+from math import floor
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from fuzzer.engine import weighted
 from fuzzer.engine.program import Program
 from fuzzer.schema import SpecError
 from fuzzer.trace.atomic import write_atomic
@@ -237,9 +237,6 @@ class Corpus:
             total += (1 + e.new_transitions) * 0.5 ** ((iteration - e.iteration) / 2000) / (
                 1 + e.picked / 50)
             cum_weights.append(total)
-        total += 0.0
-        if not 0.0 < total < inf:  # as rng.choices, which raises ValueError here
-            return rng.choices(entries, cum_weights=cum_weights)[0]
-        entry = entries[bisect(cum_weights, draw() * total, 0, len(entries) - 1)]
+        entry = weighted.pick(rng, entries, cum_weights, total + 0.0)
         entry.picked += 1
         return entry

@@ -22,12 +22,11 @@ names are roles the campaign maps to the central it plays.
 from __future__ import annotations
 
 import random
-from bisect import bisect
 from dataclasses import dataclass, field
 from itertools import accumulate
-from math import inf
 from pathlib import Path
 
+from fuzzer.engine import weighted
 from fuzzer.engine.program import ProgramStep, parse_step
 from fuzzer.schema import Field, SpecError, load_yaml, validate
 from fuzzer.targets.base import PRIMITIVES
@@ -94,14 +93,8 @@ class StateModel:
             towards, cum_weights, total = self._toward(state, goal)
             if not towards:
                 break
-            if cum_weights is None:
-                t = towards[0]
-            elif 0.0 < total < inf:
-                # rng.choices(towards, cum_weights=cum_weights)[0] spelled out: the same draw,
-                # without its two calls
-                t = towards[bisect(cum_weights, rng.random() * total, 0, len(towards) - 1)]
-            else:
-                t = rng.choices(towards, cum_weights=cum_weights)[0]  # raises as it does
+            t = towards[0] if cum_weights is None else weighted.pick(rng, towards, cum_weights,
+                                                                     total)
             path.append(ProgramStep(t.step.op, dict(t.step.args), t.step.label))
             state = t.target
         return path, state

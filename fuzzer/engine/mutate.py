@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import itertools
 import random
-from bisect import bisect
 from collections.abc import Callable
-from math import inf
 
 from fuzzer.crypto.rand import random_octets
+from fuzzer.engine import weighted
 from fuzzer.engine.program import ProgramStep
 from fuzzer.engine.vocabulary import CODECS, PAIR_OPTIONS, UUIDS, field_value, random_step
 
@@ -51,12 +50,7 @@ class Mutator:
         applied = []
         rng, names, cum_weights, total = self.rng, self._names, self._cum_weights, self._total
         for _ in range(count):
-            if 0.0 < total < inf:
-                # rng.choices(names, cum_weights=cum_weights)[0] spelled out: the same draw,
-                # without its two calls
-                name = names[bisect(cum_weights, rng.random() * total, 0, len(names) - 1)]
-            else:
-                name = rng.choices(names, cum_weights=cum_weights)[0]  # raises as it does
+            name = weighted.pick(rng, names, cum_weights, total)
             out = self.ops[name](out, other or [])
             applied.append(name)
         return out[: self.max_steps], applied

@@ -8,11 +8,11 @@ about any device: only the protocol surface and the target's capabilities.
 from __future__ import annotations
 
 import random
-from bisect import bisect
 from itertools import accumulate
 from typing import Any
 
 from fuzzer.crypto.rand import random_octets
+from fuzzer.engine import weighted
 from fuzzer.engine.program import ProgramStep
 from fuzzer.protocol import att, ll, smp
 from fuzzer.protocol.codec import Codec
@@ -104,9 +104,7 @@ def random_step(rng: random.Random, capabilities: frozenset[str], peers: list[st
         kinds, cum_weights = _STEP_KINDS[capabilities]
     except (KeyError, TypeError):  # TypeError: a set, not a frozenset
         kinds, cum_weights = _step_kinds(capabilities)
-    # rng.choices(kinds, cum_weights=cum_weights)[0] spelled out (the same draw), without its
-    # two calls: the weights are fixed, positive and finite
-    kind = kinds[bisect(cum_weights, rng.random() * (cum_weights[-1] + 0.0), 0, len(kinds) - 1)]
+    kind = weighted.pick(rng, kinds, cum_weights, cum_weights[-1] + 0.0)
     if kind in CODECS:
         return ProgramStep(kind, {"pdu": random_pdu(rng, kind).hex()})
     if kind == "connect":
