@@ -66,7 +66,8 @@ class Runner:
         op, args = step.op, step.args
         trace = self.trace
         trace.step = index
-        trace.add(self.target.clock.now, ev.STEP, ev.TESTER, info={
+        # every argument by position (a call with keywords costs several times as much)
+        trace.add(self.target.clock.now, ev.STEP, ev.TESTER, None, b"", (), None, {
             "index": index, "op": op, "args": dict(args), "label": step.label})
         handler = (_procedure_handlers or _load_procedures()).get(op)
         if handler is not None:
@@ -78,7 +79,13 @@ class Runner:
                     raise TargetError(f"step {index} ({op}): {exc}") from exc
         try:
             if handler is not None:
-                handler.func(self, **args)
+                # handler.func(self, **args), by position when it can be (StepHandler.first)
+                if not args:
+                    handler.func(self)
+                elif len(args) == 1 and handler.first in args:
+                    handler.func(self, args[handler.first])
+                else:
+                    handler.func(self, **args)
             elif op == "connect":
                 self.primitive(op, **args)
             else:

@@ -50,6 +50,7 @@ _INT_KINDS: dict[str, tuple[str, int]] = {
 _OPCODE_CODES = {1: "B", 2: "H", 4: "I"}
 _MISSING = object()
 _BYTES_LIKE = (bytes, bytearray, memoryview)
+_DECODED_CAP = 1 << 14  # PDUs whose decoded form each codec keeps
 
 
 class Decoded:
@@ -222,6 +223,8 @@ class Codec:
         self._by_name: dict[str, _Compiled] = {}
         self._by_op: dict[int, _Compiled] = {}
         self._op_struct = struct.Struct("<" + _OPCODE_CODES[opcode_size])
+        #: PDU octets -> what :meth:`decode` made of them (bounded: cleared when full)
+        self._decoded: dict[bytes, Decoded] = {}
         for t in types:
             pt = PduType(t[0], t[1], tuple((f, k) for f, k in t[2]))
             if pt.name in self._by_name or pt.name == UNKNOWN:
@@ -414,7 +417,23 @@ class Codec:
 
     # ------------------------------------------------------------------ decode
     def decode(self, pdu: bytes) -> Decoded:
-        """Parse one PDU (opcode first).  Never raises on any input octets."""
+        """Parse one PDU (opcode first).  Never raises on any input octets.
+
+        The result is shared by every decode of the same octets, so it must be treated as
+        read-only (copy ``fields`` to change them): in the fuzz loop the device decodes each PDU
+        the tester's trace decoded already."""
+        if type(pdu) is bytes:
+            dec = self._decoded.get(pdu)
+            if dec is None:
+                dec = self._parse(pdu)
+                if len(self._decoded) >= _DECODED_CAP:
+                    self._decoded.clear()
+                self._decoded[pdu] = dec
+            return dec
+        return self._parse(pdu)
+
+    def _parse(self, pdu: bytes) -> Decoded:
+        """:meth:`decode` without the memo."""
         if type(pdu) is not bytes:
             if not isinstance(pdu, (bytes, bytearray, memoryview)):
                 return Decoded(UNKNOWN, -1, {"data": b""}, f"not bytes: {type(pdu).__name__}")

@@ -48,7 +48,7 @@ class StepHandler:
     """A step's handler (its first parameter the target or runner, then the step's arguments)
     with the argument names it takes, so a step's arguments are checked without ``inspect``."""
 
-    __slots__ = ("func", "accepted", "required", "plain")
+    __slots__ = ("func", "accepted", "required", "plain", "first")
 
     def __init__(self, func: Callable[..., Any]) -> None:
         self.func = func
@@ -57,6 +57,11 @@ class StepHandler:
         self.required = frozenset(p.name for p in params if p.default is p.empty)
         # only named parameters: the two sets say everything ``bind`` would check
         self.plain = all(p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) for p in params)
+        #: the first argument's name if it may be given by position, else None: a call with
+        #: that argument alone passes it by position (a call with ``**args`` costs several
+        #: times as much, and most steps have one argument or none)
+        self.first = (params[0].name if params and params[0].kind == params[0].POSITIONAL_OR_KEYWORD
+                      else None)
 
     def explain(self, args: dict[str, Any]) -> None:
         """Raise the TypeError ``inspect`` gives when the handler cannot take ``args``. Callers

@@ -188,7 +188,13 @@ class EmulatorTarget(Target):
                 return events[start:]
             self.crashed = False
         try:
-            spec.func(self, **args)
+            # spec.func(self, **args), by position when it can be (StepHandler.first)
+            if not args:
+                spec.func(self)
+            elif len(args) == 1 and spec.first in args:
+                spec.func(self, args[spec.first])
+            else:
+                spec.func(self, **args)
         except TargetError:
             raise
         except Exception as exc:  # noqa: BLE001 - the firmware raised: the device has crashed
@@ -246,7 +252,7 @@ class EmulatorTarget(Target):
         if ll_dev is None or not ll_dev.advertising:
             self._record(ev.SCAN_EMPTY, ev.DEVICE, info={})
             return
-        self._record(ev.ADV, ev.DEVICE, "adv", ll_dev.adv_data, info={
+        self._record(ev.ADV, ev.DEVICE, "adv", ll_dev.adv_data, (), {  # by position: every probe
             "address": _address_text(ll_dev.address),
             "address_type": bdaddr.TYPE_NAMES[ll_dev.address_type],
             "name": _local_name(ll_dev.adv_data), "pdu_type": "ADV_IND",
