@@ -117,30 +117,12 @@ def walk(events: list[Event]) -> tuple[set[tuple[str, str, str]], int]:
                     smp_phase = phase
                     changed = True
                 continue
-            # the tester's PDU: a step and an action (as below for other actions, on its own
-            # path: most actions are PDUs)
-            steps += 1
-            if action is not None:
-                try:
-                    add((state, action, kinds[answer]))
-                except KeyError:
-                    add((state, action, _answer(answer)))
-            if changed:
-                key = (link, mode, smp_phase, device in bonded)
-                try:
-                    state = states[key]
-                except KeyError:
-                    state = _state(key)
-                changed = False
-            action = name
-            answer = ()
-            if phase is not None:
-                smp_phase = phase
-                changed = True
+            tester_action = True
+        elif kind not in watched:
             continue
-        if kind not in watched:
-            continue
-        if kind in STEP_ACTIONS or (kind == DISCONNECT and e.src == TESTER):
+        else:
+            tester_action = kind in STEP_ACTIONS or (kind == DISCONNECT and e.src == TESTER)
+        if tester_action:
             if kind != DISCONNECT:
                 steps += 1
             if action is not None:
@@ -155,12 +137,16 @@ def walk(events: list[Event]) -> tuple[set[tuple[str, str, str]], int]:
                 except KeyError:
                     state = _state(key)
                 changed = False
-            action = kind
+            action = name if kind == PDU else kind
             answer = ()
         elif kind in _ANSWERS:
             answer += (f"{kind}:{(e.info or {}).get('state', '')}",)
         # the state after this event
-        if kind == ev.ADV:
+        if kind == PDU:
+            if phase is not None:
+                smp_phase = phase
+                changed = True
+        elif kind == ev.ADV:
             mode = "dfu" if advertises_dfu(e.data) else "app"
             changed = True
         elif kind == ev.CONNECT:

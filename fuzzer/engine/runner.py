@@ -79,13 +79,7 @@ class Runner:
                     raise TargetError(f"step {index} ({op}): {exc}") from exc
         try:
             if handler is not None:
-                # handler.func(self, **args), by position when it can be (StepHandler.first)
-                if not args:
-                    handler.func(self)
-                elif len(args) == 1 and handler.first in args:
-                    handler.func(self, args[handler.first])
-                else:
-                    handler.func(self, **args)
+                handler.call(self, args)
             elif op == "connect":
                 self.primitive(op, **args)
             else:

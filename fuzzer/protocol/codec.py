@@ -453,32 +453,18 @@ class Codec:
             return _decoded(UNKNOWN, op, {"data": pdu[osz:]})
         if n == c.min_len and not c.has_rest:
             fields = dict(zip(c.names, c.body.unpack_from(pdu, osz)))  # noqa: B905 - same lengths
-            if c.u24:
-                for f in c.u24:
-                    fields[f] = int.from_bytes(fields[f], "little")
-            d = _new_decoded(Decoded)  # _decoded(c.name, op, fields), inlined: every PDU
-            d.name = c.name
-            d.opcode = op
-            d.fields = fields
-            d.error = None
-            return d
-        if c.has_rest and n >= c.min_len:
+        elif c.has_rest and n >= c.min_len:
             hs = c.head_size
             end = n - c.tail_size
             fields = dict(zip(c.names, c.body.unpack_from(pdu, osz)))  # noqa: B905 - same lengths
             fields[c.rest_name] = pdu[hs:end]  # type: ignore[index]
             if c.tail_n:
                 fields.update(zip(c.names[c.head_n:], c.tail.unpack_from(pdu, end), strict=True))
-            if c.u24:
-                for f in c.u24:
-                    fields[f] = int.from_bytes(fields[f], "little")
-            d = _new_decoded(Decoded)  # _decoded(c.name, op, fields), inlined: every PDU
-            d.name = c.name
-            d.opcode = op
-            d.fields = fields
-            d.error = None
-            return d
-        return self._decode_slow(c, op, pdu)
+        else:
+            return self._decode_slow(c, op, pdu)
+        for f in c.u24:
+            fields[f] = int.from_bytes(fields[f], "little")
+        return _decoded(c.name, op, fields)
 
     def _decode_slow(self, c: _Compiled, op: int, pdu: bytes) -> Decoded:
         """Field-by-field parse for truncated or over-long PDUs of a known type."""

@@ -63,6 +63,16 @@ class StepHandler:
         self.first = (params[0].name if params and params[0].kind == params[0].POSITIONAL_OR_KEYWORD
                       else None)
 
+    def call(self, owner: object, args: dict[str, Any]) -> Any:
+        """``func(owner, **args)``, with the argument by position when there is only the first
+        (or none): most steps."""
+        if not args:
+            return self.func(owner)
+        first = self.first
+        if len(args) == 1 and first in args:
+            return self.func(owner, args[first])
+        return self.func(owner, **args)
+
     def explain(self, args: dict[str, Any]) -> None:
         """Raise the TypeError ``inspect`` gives when the handler cannot take ``args``. Callers
         check first, inline, that ``plain and args.keys() <= accepted and required <=

@@ -188,13 +188,7 @@ class EmulatorTarget(Target):
                 return events[start:]
             self.crashed = False
         try:
-            # spec.func(self, **args), by position when it can be (StepHandler.first)
-            if not args:
-                spec.func(self)
-            elif len(args) == 1 and spec.first in args:
-                spec.func(self, args[spec.first])
-            else:
-                spec.func(self, **args)
+            spec.call(self, args)
         except TargetError:
             raise
         except Exception as exc:  # noqa: BLE001 - the firmware raised: the device has crashed
