@@ -13,7 +13,7 @@ from fuzzer import __version__
 from fuzzer.engine.central import load_models
 from fuzzer.engine.check import combine, run_check, run_conformance, select_suites
 from fuzzer.engine.conformance import DeviceInfo
-from fuzzer.errors import EXIT_INTERRUPTED, UsageError
+from fuzzer.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, EXIT_VIOLATION, UsageError
 from fuzzer.oracles.invariants import load_invariants
 from fuzzer.paths import specs_dir
 from fuzzer.profiles import builtin_profiles, resolve_profile
@@ -24,8 +24,6 @@ from fuzzer.targets.emulator import EmulatorTarget
 from fuzzer.trace.atomic import write_atomic
 from fuzzer.trace.jsonl import write_jsonl
 from fuzzer.trace.pcap import write_pcap
-
-EXIT_OK, EXIT_VIOLATION, EXIT_USAGE = 0, 1, 2
 
 
 class _Parser(argparse.ArgumentParser):

@@ -1,5 +1,5 @@
-"""Errors the command line turns into exit code 2 (bad usage or bad input), and the exit code of
-an interrupted command."""
+"""Errors the command line turns into exit code 2 (bad usage or bad input), and the command
+line's exit codes."""
 
 from __future__ import annotations
 
@@ -8,5 +8,7 @@ class UsageError(Exception):
     """Bad usage: the command line prints this message and exits 2."""
 
 
+#: Exit codes: nothing failed; a violation or finding; bad usage or input.
+EXIT_OK, EXIT_VIOLATION, EXIT_USAGE = 0, 1, 2
 #: Exit code of a command stopped by Ctrl-C (SIGINT): 128 + the signal's number, as shells use.
 EXIT_INTERRUPTED = 130

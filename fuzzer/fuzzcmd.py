@@ -33,7 +33,7 @@ from fuzzer.engine.minimize import minimize
 from fuzzer.engine.models import load_models
 from fuzzer.engine.procedures import PROCEDURES
 from fuzzer.engine.program import Program
-from fuzzer.errors import EXIT_INTERRUPTED, UsageError
+from fuzzer.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_VIOLATION, UsageError
 from fuzzer.oracles.invariants import load_invariants
 from fuzzer.paths import corpora_dir, specs_dir
 from fuzzer.profiles import resolve_profile
@@ -189,7 +189,7 @@ def fuzz(args: argparse.Namespace, argv: list[str], out_dir: Path) -> int:
     if interrupt.count:
         print(f"blefuzz: interrupted; continue with --resume {out}", file=sys.stderr)
         return EXIT_INTERRUPTED
-    return 1 if report["summary"]["findings"] else 0
+    return EXIT_VIOLATION if report["summary"]["findings"] else EXIT_OK
 
 
 class _Interrupt:
@@ -351,11 +351,11 @@ def replay(args: argparse.Namespace) -> int:
             from fuzzer.trace.describe import summarize
 
             print(f"  #{e.seq} {summarize(e)}")
-        return 1
+        return EXIT_VIOLATION
     others = sorted({inv for inv, _ in run.violations})
     extra = f"; other violations: {', '.join(others)}" if others else ""
     print(f"not reproduced: {finding.invariant} did not fail{extra}")
-    return 1 if others else 0
+    return EXIT_VIOLATION if others else EXIT_OK
 
 
 def minimize_cmd(args: argparse.Namespace) -> int:

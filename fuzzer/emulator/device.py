@@ -11,7 +11,6 @@ import random
 from dataclasses import dataclass, fields
 from typing import Any
 
-from fuzzer.crypto.rand import seed_as_text
 from fuzzer.emulator.clock import VirtualClock
 from fuzzer.emulator.controller import LinkLayer, default_features
 from fuzzer.emulator.firmware import Firmware
@@ -87,7 +86,7 @@ class _LazyRandom(random.Random):
         if type(self) is _LazyRandom:
             text = self.__dict__.pop("_text")
             self.__class__ = random.Random
-            seed_as_text(self, text)  # random.Random.__init__(self, text), without its layers
+            random.Random.__init__(self, text)
 
     def seed(self, *args: Any, **kwargs: Any) -> None:
         _LazyRandom._start(self)

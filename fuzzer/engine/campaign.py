@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fuzzer.crypto.rand import seeded_random
 from fuzzer.engine.central import CentralModel
 from fuzzer.engine.corpus import Corpus
 from fuzzer.engine.execute import ProgramRun, execute
@@ -306,7 +305,7 @@ class Campaign:
 
     def _rng(self) -> random.Random:
         """The random stream of this iteration (so a resumed run goes on, not over)."""
-        return seeded_random(f"blefuzz-{self.seed}-{self.worker}-{self.stats.iterations}")
+        return random.Random(f"blefuzz-{self.seed}-{self.worker}-{self.stats.iterations}")
 
     def next_program(self, rng: random.Random) -> Program:
         cfg = self.config

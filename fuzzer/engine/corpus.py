@@ -31,6 +31,11 @@ def dump(data: object) -> str:
 
 
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+
+#: an entry's weight halves every this many iterations after it was found (Corpus._weight)
+_HALF_LIFE = 2000
+#: an entry's weight is divided by 1 + picks / this (Corpus._weight)
+_PICK_DAMPING = 50
 _NAME_MARK = "blefuzz-program-name"
 
 _HEX = re.compile(r"[0-9a-f]+")
@@ -138,7 +143,6 @@ class Corpus:
         self._writer: ThreadPoolExecutor | None = None
         self._batch: list[tuple[Path, str]] = []  # files not yet handed to the writer
         self._pending: list[Future] = []  # the writer's batches not known to be written
-        self._backlog = 0  # files handed to the writer, in those batches
         directory.mkdir(parents=True, exist_ok=True)
 
     def __len__(self) -> int:
@@ -161,8 +165,10 @@ class Corpus:
 
     @staticmethod
     def _weight(e: Entry, iteration: int) -> float:
-        return (1 + e.new_transitions) * 0.5 ** ((iteration - e.iteration) / 2000) / (
-            1 + e.picked / 50)
+        """How likely ``e`` is picked: by the transitions it found, halved every
+        ``_HALF_LIFE`` iterations since, damped by how often it was picked."""
+        return (1 + e.new_transitions) * 0.5 ** ((iteration - e.iteration) / _HALF_LIFE) / (
+            1 + e.picked / _PICK_DAMPING)
 
     def add(self, program: Program, new_transitions: int, iteration: int) -> str:
         """Keep ``program`` (written atomically); returns its id."""
@@ -181,7 +187,7 @@ class Corpus:
         self._batch.append((path, text))
         if len(self._batch) >= self.BATCH:
             self._hand_over()
-            if self._backlog >= self.BACKLOG:
+            if len(self._pending) * self.BATCH >= self.BACKLOG:  # files handed over
                 self.flush()
 
     def _hand_over(self) -> None:
@@ -190,14 +196,12 @@ class Corpus:
         if self._writer is None:
             self._writer = ThreadPoolExecutor(1, thread_name_prefix="corpus-writer")
         self._pending.append(self._writer.submit(_write_files, batch))
-        self._backlog += len(batch)
 
     def flush(self) -> None:
         """Wait until every entry added so far is on disk (raises what a write raised)."""
         if self._batch:
             self._hand_over()
         pending, self._pending = self._pending, []
-        self._backlog = 0
         for future in pending:
             future.result()
 
@@ -232,11 +236,11 @@ class Corpus:
         if n > self.TOURNAMENT:
             entries = [entries[floor(draw() * n)] for _ in range(self.TOURNAMENT)]
         cum_weights = []
-        total = 0.0  # accumulate's sums (0.0 + w is w, but for a zero's sign no comparison sees)
-        for e in entries:  # a loop, not a generator for accumulate: no resumption per entry
-            total += (1 + e.new_transitions) * 0.5 ** ((iteration - e.iteration) / 2000) / (
-                1 + e.picked / 50)
+        total = 0.0
+        for e in entries:  # _weight, inlined: a loop, not a generator for accumulate
+            total += (1 + e.new_transitions) * 0.5 ** ((iteration - e.iteration) / _HALF_LIFE) / (
+                1 + e.picked / _PICK_DAMPING)
             cum_weights.append(total)
-        entry = weighted.pick(rng, entries, cum_weights, total + 0.0)
+        entry = weighted.pick(rng, entries, cum_weights)
         entry.picked += 1
         return entry

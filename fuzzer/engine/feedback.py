@@ -21,7 +21,7 @@ STEP_ACTIONS = frozenset({ev.CONNECT, ev.CONNECT_FAIL, ev.RESET})
 _ANSWERS = frozenset({ev.DISCONNECT, ev.ENCRYPTION, ev.SCAN_EMPTY, ev.NO_ANSWER})
 #: Every kind of event besides PDUs that is an action, part of an answer or changes the abstract
 #: state (``walk`` skips the others: step marks, keys, notes, white-box snapshots).
-_WATCHED = STEP_ACTIONS | _ANSWERS | {ev.ADV, ev.CONNECT, ev.RESET, ev.BOND}
+_WATCHED = STEP_ACTIONS | _ANSWERS | {ev.ADV, ev.BOND}
 
 #: (layer, decoded name, decode error) -> (PDU name for feedback, the SMP phase it sets: None
 #: when not a well-formed SMP PDU), for all programs alike: keyed by the decoded form rather

@@ -67,9 +67,9 @@ class StateModel:
     fuzz_from: list[str]
     source: str = ""
     out: dict[str, list[Transition]] = field(default_factory=dict)
-    _paths: dict[tuple[str, str], tuple[list[Transition], list[float] | None, float]] = field(
+    _paths: dict[tuple[str, str], tuple[list[Transition], list[float] | None]] = field(
         default_factory=dict, repr=False, compare=False)
-    _goals: list[str] = field(default_factory=list, repr=False, compare=False)
+    _goals: list[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for t in self.transitions:
@@ -90,29 +90,26 @@ class StateModel:
         for _ in range(max_steps):
             if state == goal and (not path or rng.random() < 0.7):
                 break
-            towards, cum_weights, total = self._toward(state, goal)
+            towards, cum_weights = self._toward(state, goal)
             if not towards:
                 break
-            t = towards[0] if cum_weights is None else weighted.pick(rng, towards, cum_weights,
-                                                                     total)
+            t = towards[0] if cum_weights is None else weighted.pick(rng, towards, cum_weights)
             path.append(ProgramStep(t.step.op, dict(t.step.args), t.step.label))
             state = t.target
         return path, state
 
-    def _toward(self, state: str, goal: str
-                ) -> tuple[list[Transition], list[float] | None, float]:
+    def _toward(self, state: str, goal: str) -> tuple[list[Transition], list[float] | None]:
         """The transitions out of ``state`` that can still reach ``goal`` (all of them if none
-        can), their cumulative weights (None when they are all zero) and the total weight;
-        computed once per pair."""
+        can) and their cumulative weights (None when they are all zero); computed once per
+        pair."""
         key = (state, goal)
         found = self._paths.get(key)
         if found is None:
             choices = self.out.get(state, [])
             towards = [t for t in choices if self._reaches(t.target, goal)] or choices
             weights = [t.weight for t in towards]
-            cum_weights = list(accumulate(weights)) if sum(weights) > 0 else None
             found = self._paths[key] = (
-                towards, cum_weights, cum_weights[-1] + 0.0 if cum_weights else 0.0)
+                towards, list(accumulate(weights)) if sum(weights) > 0 else None)
         return found
 
     def _reaches(self, source: str, goal: str) -> bool:

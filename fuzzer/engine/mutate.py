@@ -40,7 +40,6 @@ class Mutator:
         self.ops = {name: getattr(self, "_" + name) for name in DEFAULT_WEIGHTS}
         self._names = [n for n, w in self.weights.items() if w > 0]
         self._cum_weights = list(itertools.accumulate(self.weights[n] for n in self._names))
-        self._total = self._cum_weights[-1] + 0.0 if self._cum_weights else 0.0
 
     def mutate(self, steps: list[ProgramStep], other: list[ProgramStep] | None = None,
                count: int = 1) -> tuple[list[ProgramStep], list[str]]:
@@ -48,9 +47,9 @@ class Mutator:
         names of the operators applied."""
         out = list(steps)  # steps are shared with the original until an operator edits one
         applied = []
-        rng, names, cum_weights, total = self.rng, self._names, self._cum_weights, self._total
+        rng, names, cum_weights = self.rng, self._names, self._cum_weights
         for _ in range(count):
-            name = weighted.pick(rng, names, cum_weights, total)
+            name = weighted.pick(rng, names, cum_weights)
             out = self.ops[name](out, other or [])
             applied.append(name)
         return out[: self.max_steps], applied

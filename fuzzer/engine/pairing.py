@@ -88,16 +88,12 @@ def _smp(ctx: _Ctx, pdu: bytes) -> list[Event]:
 def _decoded(e: Event) -> smp.Decoded:
     """A device SMP PDU, decoded once per PDU (the trace's decoding); an empty PDU has no trace
     decoding: it decodes as a truncated unknown one."""
-    return e.memo or (decode_pdu(e) if e.data else smp.SMP.decode(e.data))  # type: ignore[return-value]
+    return e.memo or decode_pdu(e) or smp.SMP.decode(e.data)  # type: ignore[return-value]
 
 
 def _ask(ctx: _Ctx, pdu: bytes) -> list[smp.Decoded]:
-    """Send an SMP PDU; the device's SMP PDUs that came back, decoded (as ``_answers``)."""
-    out = []
-    for e in ctx.runner.target.run_op("smp", {"pdu": pdu}):  # runner.primitive("smp", ...)
-        if e.kind == ev.PDU and e.src == ev.DEVICE and e.layer == "smp":
-            out.append(_decoded(e))
-    return out
+    """Send an SMP PDU; the device's SMP PDUs that came back, decoded."""
+    return _answers(_smp(ctx, pdu))
 
 
 def _answers(events: list[Event]) -> list[smp.Decoded]:

@@ -150,7 +150,7 @@ def _att(runner: Runner, pdu: bytes) -> att.Decoded | None:
     for e in runner.target.run_op("att", {"pdu": pdu}):  # runner.primitive("att", pdu=pdu)
         if e.kind == ev.PDU and e.src == ev.DEVICE and e.layer == "att":
             # decoded once per PDU (the trace's decoding); an empty PDU decodes as truncated
-            d = e.memo or (decode_pdu(e) if e.data else att.ATT.decode(e.data))
+            d = e.memo or decode_pdu(e) or att.ATT.decode(e.data)
             if d.name not in _SERVER_INITIATED:
                 return d  # type: ignore[return-value]
     return None
@@ -186,8 +186,7 @@ def read(runner: Runner, uuid: str, peer: str | None = None) -> None:
     """GATT Read Using Characteristic UUID (Vol 3 Part G 4.8.2)."""
     if not runner.target.connected:
         raise ProcedureFailed("not connected")
-    _att(runner, att.ATT.encode("Read By Type Request", starting_handle=1, ending_handle=0xFFFF,
-                                attribute_type=gatt.uuid_to_le(uuid)))
+    _att(runner, att.read_by_type_request(1, 0xFFFF, gatt.uuid_to_le(uuid)))
 
 
 def _control_point(runner: Runner) -> int:

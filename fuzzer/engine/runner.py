@@ -6,7 +6,7 @@ import random
 from functools import cached_property
 from typing import Any
 
-from fuzzer.crypto.rand import random_octets, seeded_random
+from fuzzer.crypto.rand import random_octets
 from fuzzer.engine.central import CentralModel, Peer
 from fuzzer.engine.program import Program, ProgramStep
 from fuzzer.targets.base import StepHandler, Target, TargetError
@@ -46,7 +46,7 @@ class Runner:
     @cached_property
     def rng(self) -> random.Random:
         """The tester's random source for this seed (made on first use: seeding is slow)."""
-        return seeded_random(f"blefuzz-tester-{self.seed}")
+        return random.Random(f"blefuzz-tester-{self.seed}")
 
     def add_peers(self, program: Program) -> None:
         for name, spec in program.peers.items():

@@ -90,9 +90,8 @@ def _step_kinds(capabilities: frozenset[str]) -> tuple[tuple[str, ...], list[flo
         choices.append((1, "encrypt"))
     if "power_cycle" in capabilities:
         choices.append((0.3, "power_cycle"))
-    kinds = (tuple(c for _, c in choices), list(accumulate(w for w, _ in choices)))
-    if isinstance(capabilities, frozenset):
-        _STEP_KINDS[capabilities] = kinds
+    kinds = _STEP_KINDS[capabilities] = (
+        tuple(c for _, c in choices), list(accumulate(w for w, _ in choices)))
     return kinds
 
 
@@ -100,11 +99,8 @@ def random_step(rng: random.Random, capabilities: frozenset[str], peers: list[st
                 ) -> ProgramStep:
     """Any one step the target can perform: a PDU, a link action or an honest procedure."""
     peer = rng.choice(peers)
-    try:
-        kinds, cum_weights = _STEP_KINDS[capabilities]
-    except (KeyError, TypeError):  # TypeError: a set, not a frozenset
-        kinds, cum_weights = _step_kinds(capabilities)
-    kind = weighted.pick(rng, kinds, cum_weights, cum_weights[-1] + 0.0)
+    kinds, cum_weights = _STEP_KINDS.get(capabilities) or _step_kinds(capabilities)
+    kind = weighted.pick(rng, kinds, cum_weights)
     if kind in CODECS:
         return ProgramStep(kind, {"pdu": random_pdu(rng, kind).hex()})
     if kind == "connect":

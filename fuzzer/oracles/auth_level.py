@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fuzzer.oracles.att_access import served_by
+from fuzzer.oracles.att_access import served
 from fuzzer.oracles.base import Verdict
 from fuzzer.oracles.pairing import LinkState, PairingMonitor
 from fuzzer.protocol import att, gatt
@@ -64,7 +64,7 @@ def _read(request: Decoded, response: Decoded, key: tuple[bytes, bytes]) -> tupl
     and the other attributes, as (handle, UUID or None)."""
     declared: list[tuple[int, bytes]] = []
     accesses: list[tuple[int, bytes | None]] = []
-    for handle, kind, value in served_by(key, request, response):
+    for handle, kind, value in served(request, response):
         if kind is None:
             accesses.append((handle, None))
         elif kind == _CHARACTERISTIC and len(value) in (5, 19):

@@ -52,11 +52,11 @@ class _Plan:
 
 class _Lot:
     """The monitors of one trace and what goes with them, kept from trace to trace: the
-    shared helpers by key, (id, monitor) pairs, the monitors' bound ``restart`` methods, the
-    monitors in runs for reading their final violations, and once released the trace's
-    listeners."""
+    shared helpers by key, (id, monitor) pairs, the monitors' bound ``restart`` methods, each
+    monitor with whether the end of a trace leaves its violations be (``ENDS_QUIETLY``), and
+    once released the trace's listeners."""
 
-    __slots__ = ("monitors", "helpers", "pairs", "restarts", "runs", "listeners")
+    __slots__ = ("monitors", "helpers", "pairs", "restarts", "ending", "listeners")
 
     def __init__(self, ids: list[str], monitors: list[Monitor],
                  helpers: list[tuple[Any, Any]]) -> None:
@@ -64,29 +64,8 @@ class _Lot:
         self.helpers = helpers  # (key, helper)
         self.pairs = list(zip(ids, monitors, strict=True))
         self.restarts = [m.restart for m in monitors]
-        #: the monitors as runs of those whose final violations are their violations as they
-        #: stand (``ENDS_QUIETLY``), each followed by one whose are not (or None): (the run's
-        #: monitors, its (id, monitor) pairs, the id and monitor that follow it, and that
-        #: monitor's ``close`` when its final violations are those ``close`` leaves, else None)
-        self.runs: list[tuple[tuple[Monitor, ...], list[tuple[str, Monitor]], str,
-                              Monitor | None, Callable[[], None] | None]] = []
-        quiet: list[tuple[str, Monitor]] = []
-        for inv_id, m in self.pairs:
-            if m.ENDS_QUIETLY:
-                quiet.append((inv_id, m))
-                continue
-            cls = type(m)
-            closes = (cls.final_violations is Monitor.final_violations
-                      and cls.finish is Monitor.finish)
-            self.runs.append((tuple(q for _, q in quiet), quiet, inv_id, m,
-                              m.close if closes else None))
-            quiet = []
-        if quiet:
-            self.runs.append((tuple(q for _, q in quiet), quiet, "", None, None))
+        self.ending = [(inv_id, m, m.ENDS_QUIETLY) for inv_id, m in self.pairs]
         self.listeners: list[Any] = []
-
-
-_violations_of = attrgetter("violations")
 
 
 class MonitorSet:
@@ -157,20 +136,10 @@ class MonitorSet:
         if lent is None or lent[0] is not trace:
             raise ValueError("the trace is not the last one subscribed, or it was released")
         found: list[tuple[str, Violation]] = []
-        for quiet, pairs, loud_id, loud, close in lent[1].runs:
-            # the run's violations as they stand, read only when one of them has any
-            if any(map(_violations_of, quiet)):
-                for inv_id, m in pairs:
-                    for v in m.violations:
-                        found.append((inv_id, v))
-            if loud is not None:
-                if close is not None:
-                    close()  # loud.final_violations(), its checks made once (in _Lot)
-                    violations = loud.violations
-                else:
-                    violations = loud.final_violations()
-                for v in violations:
-                    found.append((loud_id, v))
+        for inv_id, m, quiet in lent[1].ending:
+            # m.final_violations(), without the call for the monitors the end leaves be
+            for v in m.violations if quiet else m.final_violations():
+                found.append((inv_id, v))
         return found
 
     def release(self, trace: Trace) -> None:

@@ -482,9 +482,7 @@ class PairingMonitor(Monitor):
             del self.checked
         if self._own_tracker is not None:
             del self._own_tracker
-        # Monitor.restart inlined (once per monitor per program)
-        self.violations = []
-        self.start()
+        Monitor.restart(self)
 
     def subscribe_see(self, trace: Trace) -> None:
         """Listen to ``trace`` for the events :meth:`see` reads."""

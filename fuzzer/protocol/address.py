@@ -19,6 +19,7 @@ def to_bytes(addr: str) -> bytes:
     return raw[::-1]
 
 
+@lru_cache(maxsize=256)  # and back, as often
 def from_bytes(raw: bytes) -> str:
     """6 octets as on air (least significant first) -> display form."""
     return bytes(raw[::-1]).hex(":").upper()

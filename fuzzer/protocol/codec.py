@@ -64,7 +64,7 @@ class Decoded:
 
     A slotted record rather than a NamedTuple: the fuzz loop reads these fields several times
     per PDU, and CPython 3.11 specializes attribute reads of slots but not of a NamedTuple's
-    fields. It unpacks and compares as the tuple ``(name, opcode, fields, error)``.
+    fields. It compares as the tuple ``(name, opcode, fields, error)``.
     """
 
     __slots__ = ("name", "opcode", "fields", "error")
@@ -78,9 +78,6 @@ class Decoded:
 
     def _tuple(self) -> tuple[str, int, dict[str, Any], str | None]:
         return (self.name, self.opcode, self.fields, self.error)
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter(self._tuple())
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Decoded):

@@ -18,7 +18,7 @@ import random
 from functools import lru_cache
 from typing import Any
 
-from fuzzer.crypto.rand import random_octets, seeded_random
+from fuzzer.crypto.rand import random_octets
 from fuzzer.crypto.session import LinkCipher, session_key
 from fuzzer.emulator.data_channel import (
     AIR_MAX_PAYLOAD,
@@ -63,9 +63,6 @@ def _local_name(adv_data: bytes) -> str:
             name = value.decode("utf-8", "replace")
     return name
 
-
-#: a device address in display form (a device advertises with the same one again and again)
-_address_text = lru_cache(maxsize=64)(bdaddr.from_bytes)
 
 
 def _parse_hex(value: Any, name: str, size: int | None = None) -> bytes:
@@ -126,8 +123,7 @@ class EmulatorTarget(Target):
         self.device = Device(self.profile, seed)
         self.clock = self.device.clock
         self._rng: random.Random | None = None
-        self._conn = None  # self._set_conn(None), inlined: once per program
-        self.connected = False
+        self._set_conn(None)
         self.crashed = False
         self._conn_count = 0
         self._t = 0  # event timestamps within a step
@@ -150,7 +146,7 @@ class EmulatorTarget(Target):
     def rng(self) -> random.Random:
         """The radio's random source for this seed (made on first use: seeding is slow)."""
         if self._rng is None:
-            self._rng = seeded_random(f"blefuzz-radio-{self.seed}")
+            self._rng = random.Random(f"blefuzz-radio-{self.seed}")
         return self._rng
 
     #: Whether a link to the device is up (kept with ``_conn``: read for every step).
@@ -181,7 +177,7 @@ class EmulatorTarget(Target):
                 raise TargetError(f"step {op}: {exc}") from exc
         events = self.trace.events
         start = len(events)
-        self._t = self.device.clock.now
+        self._t = self.clock.now
         if self.crashed:
             if op != "power_cycle":
                 self._run_crashed(op, args)
@@ -225,7 +221,7 @@ class EmulatorTarget(Target):
                 data: bytes = b"", air: tuple[bytes, ...] = (),
                 info: dict[str, Any] | None = None) -> Event:
         t = self._t
-        now = self.device.clock.now
+        now = self.clock.now
         if now > t:
             t = now
         conn = self._conn
@@ -247,7 +243,7 @@ class EmulatorTarget(Target):
             self._record(ev.SCAN_EMPTY, ev.DEVICE, info={})
             return
         self._record(ev.ADV, ev.DEVICE, "adv", ll_dev.adv_data, (), {  # by position: every probe
-            "address": _address_text(ll_dev.address),
+            "address": bdaddr.from_bytes(ll_dev.address),
             "address_type": bdaddr.TYPE_NAMES[ll_dev.address_type],
             "name": _local_name(ll_dev.adv_data), "pdu_type": "ADV_IND",
         })
