@@ -2,7 +2,8 @@
 invariant watching and the trace recorded, on one worker and on two; where the time goes; and
 memory over a long run.
 
-    python bench/throughput.py [--seconds 60] [--memory-minutes 10] [--device nrf52-reference]
+    python bench/throughput.py [--seconds 60] [--runs 3] [--memory-minutes 10]
+                               [--device nrf52-reference]
 
 A step is one tester action the device processes (a PDU, a connection, a power cycle); a
 scripted procedure counts its PDUs. Traces stay in memory per program and reach disk only for
@@ -109,27 +110,47 @@ def memory(device: str, minutes: float) -> list[tuple[float, float]]:
     return samples, report
 
 
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--runs", type=int, default=3,
+                    help="campaigns per worker count, interleaved (1, 2, 1, 2, ...); the "
+                         "figures are their medians")
     ap.add_argument("--memory-minutes", type=float, default=10.0)
     ap.add_argument("--device", default="nrf52-reference")
     ap.add_argument("--out", default=str(ROOT / "bench" / "throughput.md"))
     args = ap.parse_args()
+    if args.runs < 1:
+        ap.error("--runs must be at least 1")
     lines = [f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
              f"Python {platform.python_version()}; device {args.device}; default campaign; "
-             f"{args.seconds:.0f} s per run; N workers confined to N cores.", ""]
+             f"{args.seconds:.0f} s per run; N workers confined to N cores; {args.runs} runs "
+             f"per worker count, interleaved, medians in bold.", ""]
+    runs: dict[int, list[dict]] = {1: [], 2: []}
     with tempfile.TemporaryDirectory() as tmp:
-        one = campaign(args.device, args.seconds, 1, Path(tmp) / "one")
-        two = campaign(args.device, args.seconds, 2, Path(tmp) / "two")
-    r1, r2 = one["stats"]["steps_per_s"], two["stats"]["steps_per_s"]
-    lines += ["| workers | steps | steps/s | transitions | corpus |",
-              "| --- | --- | --- | --- | --- |",
-              f"| 1 | {one['stats']['steps']} | {r1:.0f} | {one['stats']['transitions']} | "
-              f"{one['stats']['corpus']} |",
-              f"| 2 | {two['stats']['steps']} | {r2:.0f} | {two['stats']['transitions']} | "
-              f"{two['stats']['corpus']} |", "",
-              f"Two workers: {r2 / r1:.2f}x one worker.", ""]
+        for i in range(args.runs):
+            for workers in (1, 2):
+                runs[workers].append(campaign(args.device, args.seconds, workers,
+                                              Path(tmp) / f"w{workers}-{i}"))
+    rates = {w: [r["stats"]["steps_per_s"] for r in rs] for w, rs in runs.items()}
+    r1, r2 = median(rates[1]), median(rates[2])
+    lines += ["| workers | run | steps | steps/s | transitions | corpus |",
+              "| --- | --- | --- | --- | --- | --- |"]
+    for workers, reports in runs.items():
+        for i, report in enumerate(reports, 1):
+            st = report["stats"]
+            lines.append(f"| {workers} | {i} | {st['steps']} | {st['steps_per_s']:.0f} | "
+                         f"{st['transitions']} | {st['corpus']} |")
+        lines.append(f"| {workers} | median | | **{median(rates[workers]):.0f}** | | |")
+    lines += ["", f"One worker: median {r1:.0f} steps/s (runs: "
+              f"{', '.join(f'{r:.0f}' for r in rates[1])}). Two workers: median {r2:.0f} "
+              f"steps/s, {r2 / r1:.2f}x one worker.", ""]
     os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:1])  # one core, as a worker
     parts = breakdown(args.device, min(args.seconds, 20))
     lines += ["| where the time goes (one worker) | share |", "| --- | --- |"]
