@@ -172,9 +172,11 @@ def fuzz(args: argparse.Namespace, argv: list[str], out_dir: Path) -> int:
     started = time.perf_counter()
     display = _Progress(args.quiet or not sys.stderr.isatty(), time_s, steps, args.workers)
     interrupt = _Interrupt()
-    with interrupt.installed():
-        _run_workers(job, args.workers, display, interrupt)
-    display.close()
+    try:
+        with interrupt.installed():
+            _run_workers(job, args.workers, display, interrupt)
+    finally:  # a worker's failure or a second Ctrl-C: the terminal gets its cursor back
+        display.close()
     report = fuzz_report.build(out, common, profile, args, argv, time.perf_counter() - started,
                                __version__)
     json_report.write_json(out / "report.json", report)

@@ -295,3 +295,19 @@ def test_report_renders_a_fuzz_folder_again(campaign: Path, tmp_path: Path) -> N
     assert main(["report", str(copy), "--junit", str(tmp_path / "j.xml")]) == 1
     assert (copy / "report.md").read_text() == (campaign / "report.md").read_text()
     assert "<testsuites" in (tmp_path / "j.xml").read_text()
+
+
+def test_display_is_closed_when_the_workers_fail(tmp_path: Path, monkeypatch) -> None:
+    from fuzzer import fuzzcmd
+
+    closed = []
+    monkeypatch.setattr(fuzzcmd._Progress, "close", lambda self: closed.append(True))
+
+    def fail(*_args) -> None:
+        raise RuntimeError("worker failed")
+
+    monkeypatch.setattr(fuzzcmd, "_run_workers", fail)
+    with pytest.raises(RuntimeError, match="worker failed"):
+        main(["fuzz", "--device", "nrf52-reference", "--steps", "10", "--quiet", "--out",
+              str(tmp_path / "out")])
+    assert closed == [True]
