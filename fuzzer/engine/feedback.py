@@ -9,6 +9,9 @@ the PDU name); an answer kind is the set of PDU names the device sent back plus 
 
 from __future__ import annotations
 
+import json
+from bisect import bisect_left
+
 from fuzzer.protocol.codec import Decoded
 from fuzzer.protocol.nordic_dfu import advertises_dfu
 from fuzzer.trace import events as ev
@@ -177,13 +180,37 @@ class Coverage:
 
     def __init__(self) -> None:
         self.seen: set[tuple[str, str, str]] = set()
+        # the transitions as saved (:meth:`to_json`): sorted, with the JSON text of each
+        self._saved_of: set[tuple[str, str, str]] | None = None  # the ``seen`` they list
+        self._sorted: list[tuple[str, str, str]] = []
+        self._texts: list[str] = []
+        self._unsaved: list[tuple[str, str, str]] = []  # added to ``seen`` since
 
     def add(self, found: set[tuple[str, str, str]]) -> int:
         """Record ``found``; return how many were new."""
-        seen = self.seen
-        before = len(seen)
-        seen |= found  # one pass over found: no set of the new ones to build first
-        return len(seen) - before
+        new = found - self.seen  # most programs find nothing new: an empty set
+        if new:
+            self.seen |= new
+            self._unsaved += new
+        return len(new)
+
+    def to_json(self) -> str:
+        """``json.dumps(sorted(seen))``, kept up to date as transitions are added: a campaign
+        saves them every 2 s, and sorting and encoding them all anew each time would cost more
+        and more as coverage grows."""
+        if self._saved_of is not self.seen or (
+                len(self._sorted) + len(self._unsaved) != len(self.seen)):
+            # ``seen`` replaced (a resumed campaign): list it all again
+            self._saved_of = self.seen
+            self._sorted = sorted(self.seen)
+            self._texts = [json.dumps(t) for t in self._sorted]
+        else:
+            for t in self._unsaved:
+                i = bisect_left(self._sorted, t)
+                self._sorted.insert(i, t)
+                self._texts.insert(i, json.dumps(t))
+        self._unsaved = []
+        return "[" + ", ".join(self._texts) + "]"
 
     def __len__(self) -> int:
         return len(self.seen)
