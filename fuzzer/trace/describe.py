@@ -11,11 +11,11 @@ from fuzzer.trace.events import Event
 
 _CODECS = {"ll": ll.LL_CONTROL, "smp": smp.SMP, "att": att.ATT}
 
-#: (layer, octets) -> decoded PDU (None: no codec reads it), shared by every trace (a fuzz
+#: layer -> octets -> decoded PDU (None: no codec reads it), shared by every trace (a fuzz
 #: campaign sends and gets the same PDUs again and again; ``Trace.add`` gives a new event its
 #: decoded form from here); decoded PDUs are read-only.
-_DECODED: dict[tuple[str | None, bytes], Decoded | None] = ev.DECODED
-_DECODED_CAP = 1 << 16
+_DECODED: dict[str | None, dict[bytes, Decoded | None]] = ev.DECODED
+_DECODED_CAP = 1 << 15  # PDUs of one layer
 
 
 def decode(event: Event) -> Decoded | None:
@@ -25,15 +25,18 @@ def decode(event: Event) -> Decoded | None:
         return memo  # type: ignore[return-value]
     if event.kind != ev.PDU:
         return None
-    key = (event.layer, event.data)
+    layer, data = event.layer, event.data
     try:
-        dec = _DECODED[key]
-    except KeyError:
-        codec = _CODECS.get(event.layer or "")
-        dec = codec.decode(event.data) if codec is not None and event.data else None
-        if len(_DECODED) >= _DECODED_CAP:
-            _DECODED.clear()
-        _DECODED[key] = dec
+        dec = _DECODED[layer][data]
+    except KeyError:  # not decoded yet (or nothing of its layer)
+        codec = _CODECS.get(layer or "")
+        dec = codec.decode(data) if codec is not None and data else None
+        by_octets = _DECODED.get(layer)
+        if by_octets is None:
+            by_octets = _DECODED[layer] = {}
+        elif len(by_octets) >= _DECODED_CAP:
+            by_octets.clear()
+        by_octets[data] = dec
     event.memo = dec
     return dec
 
