@@ -16,6 +16,7 @@ _CODECS = {"ll": ll.LL_CONTROL, "smp": smp.SMP, "att": att.ATT}
 #: decoded form from here); decoded PDUs are read-only.
 _DECODED: dict[str | None, dict[bytes, Decoded | None]] = ev.DECODED
 _DECODED_CAP = 1 << 15  # PDUs of one layer
+_NOT_DECODED = object()
 
 
 def decode(event: Event) -> Decoded | None:
@@ -26,15 +27,16 @@ def decode(event: Event) -> Decoded | None:
     if event.kind != ev.PDU:
         return None
     layer, data = event.layer, event.data
-    try:
-        dec = _DECODED[layer][data]
-    except KeyError:  # not decoded yet (or nothing of its layer)
+    # look-ups, not a KeyError caught: most PDUs decoded here are new (random fields), and an
+    # exception costs several look-ups
+    by_octets = _DECODED.get(layer)
+    if by_octets is None:
+        by_octets = _DECODED[layer] = {}
+    dec = by_octets.get(data, _NOT_DECODED)
+    if dec is _NOT_DECODED:
         codec = _CODECS.get(layer or "")
         dec = codec.decode(data) if codec is not None and data else None
-        by_octets = _DECODED.get(layer)
-        if by_octets is None:
-            by_octets = _DECODED[layer] = {}
-        elif len(by_octets) >= _DECODED_CAP:
+        if len(by_octets) >= _DECODED_CAP:
             by_octets.clear()
         by_octets[data] = dec
     event.memo = dec
