@@ -77,34 +77,25 @@ class Link:
 
 
 class Event:
-    """One thing that happened, at virtual time ``t`` (microseconds)."""
+    """One thing that happened, at virtual time ``t`` (microseconds).
+
+    Without ``__init__``: :meth:`Trace.add` makes each event of the fuzz loop blank, as
+    ``Event()`` (an object is made cheapest so, by a few hundred instructions), and fills in its
+    fields; :func:`make_event` makes one from its fields."""
 
     __slots__ = ("seq", "t", "kind", "src", "layer", "data", "air", "link", "info", "step", "memo")
 
-    def __init__(
-        self,
-        seq: int,
-        t: int,
-        kind: str,
-        src: str = TESTER,
-        layer: str | None = None,
-        data: bytes = b"",
-        air: tuple[bytes, ...] = (),
-        link: Link | None = None,
-        info: dict[str, Any] | None = None,
-        step: int = -1,
-    ) -> None:
-        self.seq = seq
-        self.t = t
-        self.kind = kind
-        self.src = src
-        self.layer = layer
-        self.data = data
-        self.air = air
-        self.link = link
-        self.info = info
-        self.step = step
-        self.memo: object = None  # a decoded form, filled by whoever decodes first
+    seq: int
+    t: int
+    kind: str
+    src: str
+    layer: str | None
+    data: bytes
+    air: tuple[bytes, ...]
+    link: Link | None
+    info: dict[str, Any] | None
+    step: int
+    memo: object  # a decoded form, filled by whoever decodes first
 
     def __repr__(self) -> str:
         return (
@@ -113,7 +104,32 @@ class Event:
         )
 
 
-_new_event = object.__new__
+def make_event(
+    seq: int,
+    t: int,
+    kind: str,
+    src: str = TESTER,
+    layer: str | None = None,
+    data: bytes = b"",
+    air: tuple[bytes, ...] = (),
+    link: Link | None = None,
+    info: dict[str, Any] | None = None,
+    step: int = -1,
+) -> Event:
+    """An event with these fields, not decoded yet (a trace's events: :meth:`Trace.add`)."""
+    ev = Event()
+    ev.seq = seq
+    ev.t = t
+    ev.kind = kind
+    ev.src = src
+    ev.layer = layer
+    ev.data = data
+    ev.air = air
+    ev.link = link
+    ev.info = info
+    ev.step = step
+    ev.memo = None
+    return ev
 
 #: layer -> octets -> the PDU decoded (None: no codec reads it), filled by
 #: ``fuzzer.trace.describe.decode`` and shared by every trace: a fuzz campaign sends and gets the
@@ -261,8 +277,8 @@ class Trace:
         link: Link | None = None,
         info: dict[str, Any] | None = None,
     ) -> Event:
-        # Event(...) spelled out: this runs for every PDU of the fuzz loop, so it saves the call
-        ev = _new_event(Event)
+        # make_event(...) spelled out: this runs for every event of the fuzz loop
+        ev = Event()
         ev.seq = seq = self._next_seq
         self._next_seq = seq + 1
         ev.t = t
