@@ -41,3 +41,19 @@ def test_a_pdu_decoded_before_starts_with_its_decoded_form() -> None:
     assert again.memo is decoded
     assert Trace().add(0, PDU, TESTER, "att", pdu).memo is None  # another layer: not yet
     assert Trace().add(0, NOTE, TESTER, "smp", pdu).memo is None  # not a PDU
+
+
+def test_decoded_pdus_are_forgotten_all_at_once_past_the_cap(monkeypatch) -> None:
+    from fuzzer.trace import describe
+    from fuzzer.trace.events import DECODED
+
+    monkeypatch.setattr(describe, "_DECODED_CAP", 3)
+    monkeypatch.setattr(describe, "_decoded_count", 0)
+    for layer in DECODED.values():
+        layer.clear()
+    pdus = [("smp", smp.SMP.encode("Pairing Failed", reason=r)) for r in (1, 2)] + [
+        ("att", b"\x0a\x01\x00"), ("ll", b"\x02\x13"), ("smp", b"\x05\x07")]
+    decoded = [decode(Trace().add(0, PDU, DEVICE, layer, data)) for layer, data in pdus]
+    assert [d.name for d in decoded[:2]] == ["Pairing Failed"] * 2
+    assert sum(map(len, DECODED.values())) == 2  # the fourth cleared all three first
+    assert DECODED["smp"] == {pdus[4][1]: decoded[4]} and DECODED["ll"] == {pdus[3][1]: decoded[3]}

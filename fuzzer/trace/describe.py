@@ -15,12 +15,14 @@ _CODECS = {"ll": ll.LL_CONTROL, "smp": smp.SMP, "att": att.ATT}
 #: campaign sends and gets the same PDUs again and again; ``Trace.add`` gives a new event its
 #: decoded form from here); decoded PDUs are read-only.
 _DECODED: dict[str | None, dict[bytes, Decoded | None]] = ev.DECODED
-_DECODED_CAP = 1 << 15  # PDUs of one layer
+_DECODED_CAP = 1 << 16  # PDUs remembered, of all layers; then they are forgotten
+_decoded_count = 0  # PDUs remembered now
 _NOT_DECODED = object()
 
 
 def decode(event: Event) -> Decoded | None:
     """The event's PDU decoded with the fast codec of its layer (cached on the event)."""
+    global _decoded_count
     memo = event.memo
     if memo is not None:
         return memo  # type: ignore[return-value]
@@ -36,9 +38,12 @@ def decode(event: Event) -> Decoded | None:
     if dec is _NOT_DECODED:
         codec = _CODECS.get(layer or "")
         dec = codec.decode(data) if codec is not None and data else None
-        if len(by_octets) >= _DECODED_CAP:
-            by_octets.clear()
+        if _decoded_count >= _DECODED_CAP:
+            for remembered in _DECODED.values():
+                remembered.clear()
+            _decoded_count = 0
         by_octets[data] = dec
+        _decoded_count += 1
     event.memo = dec
     return dec
 
