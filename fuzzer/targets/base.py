@@ -86,7 +86,9 @@ class StepHandler:
             return self.first_alone
         if not args:
             return self.bare
-        return self.plain and args.keys() <= self.accepted and self.required <= args.keys()
+        # issuperset rather than ``<=`` between a key view and a set: half the cost
+        return self.plain and self.accepted.issuperset(args) and (
+            not self.required or self.required <= args.keys())
 
     def explain(self, args: dict[str, Any]) -> None:
         """Raise the TypeError ``inspect`` gives when the handler cannot take ``args``. Callers
