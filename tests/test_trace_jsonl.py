@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fuzzer.trace.events import ADV, DEVICE, PDU, TESTER, Event, Link, Trace
+from fuzzer.trace.events import ADV, DEVICE, PDU, TESTER, Event, Link, Trace, make_event
 from fuzzer.trace.jsonl import (
     decode_adv_data,
     decode_layer,
@@ -30,7 +30,7 @@ LINK = Link(1, TESTER, "F1:22:33:44:55:66", "C0:11:22:33:44:55", ACCESS_ADDRESS,
 
 
 def pdu(layer: str, data: bytes, src: str = TESTER) -> Event:
-    return Event(0, 0, PDU, src, layer, data, (), LINK)
+    return make_event(0, 0, PDU, src, layer, data, (), LINK)
 
 
 def test_round_trip(tmp_path: Path) -> None:
@@ -56,7 +56,7 @@ def test_output_is_deterministic(tmp_path: Path) -> None:
 
 
 def test_info_is_json_safe_with_sorted_keys_and_hex_bytes() -> None:
-    ev = Event(7, 5, "key", info={"value": b"\x01\xff", "type": "LTK",
+    ev = make_event(7, 5, "key", info={"value": b"\x01\xff", "type": "LTK",
                                   "nested": {"z": (1, b"\x02"), "a": {3, 1}},
                                   "nan": math.nan, "link": LINK})
     line = event_to_line(ev)
@@ -66,7 +66,7 @@ def test_info_is_json_safe_with_sorted_keys_and_hex_bytes() -> None:
     assert info["nested"] == {"a": [1, 3], "z": [1, "02"]}
     assert info["nan"] == "nan"
     assert info["link"]["access_address"] == "0x50654c3a"
-    assert json.loads(event_to_line(Event(0, 0, "note")))["info"] == {}
+    assert json.loads(event_to_line(make_event(0, 0, "note")))["info"] == {}
 
 
 def test_link_and_air_are_rendered() -> None:
@@ -161,7 +161,7 @@ def test_adv_data_structures() -> None:
 @given(st.sampled_from(["ll", "smp", "att", "l2cap", "adv", "other"]), st.binary(max_size=80))
 def test_any_bytes_decode_without_raising(layer: str, data: bytes) -> None:
     if layer == "adv":
-        ev = Event(0, 0, ADV, DEVICE, data=data, info={"address": "C0:11:22:33:44:55"})
+        ev = make_event(0, 0, ADV, DEVICE, data=data, info={"address": "C0:11:22:33:44:55"})
     else:
         ev = pdu(layer, data)
     line = event_to_line(ev)

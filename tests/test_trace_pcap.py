@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from fuzzer.trace.events import ADV, CONNECT, DEVICE, PDU, TESTER, Event, Link
+from fuzzer.trace.events import ADV, CONNECT, DEVICE, PDU, TESTER, Link, make_event
 from fuzzer.trace.pcap import (
     ADVERTISING_ACCESS_ADDRESS,
     ADVERTISING_CRC_INIT,
@@ -223,8 +223,8 @@ def test_long_l2cap_frames_are_fragmented_and_reassembled(tmp_path: Path) -> Non
     link = Link(1, TESTER, "F1:22:33:44:55:66", "C0:11:22:33:44:55", ACCESS_ADDRESS, CRC_INIT)
     events = [ev for ev in trace.events if ev.kind in (ADV, CONNECT)]
     public_key = b"\x0c" + bytes(range(64))  # SMP Pairing Public Key
-    events.append(Event(100, 20_000, PDU, TESTER, "smp", public_key, (), link))
-    events.append(Event(101, 20_200, PDU, DEVICE, "smp", public_key, (), link))
+    events.append(make_event(100, 20_000, PDU, TESTER, "smp", public_key, (), link))
+    events.append(make_event(101, 20_200, PDU, DEVICE, "smp", public_key, (), link))
     path = tmp_path / "frag.pcap"
     # each 69-octet L2CAP frame goes in 27 + 27 + 15 octet LL PDUs
     assert write_pcap(path, events) == 2 + 3 + 3
@@ -343,12 +343,12 @@ def test_channel_map_remaps_unused_channels() -> None:
 def test_events_without_a_connection_are_skipped_and_odd_info_tolerated(
         tmp_path: Path) -> None:
     events = [
-        Event(0, 0, PDU, TESTER, "ll", b"\x02\x13", (b"\x03\x02\x02\x13",), None),
-        Event(1, 10, ADV, DEVICE, data=b"\xff" * 300, info={"address": "not an address"}),
-        Event(2, 20, CONNECT, info={"access_address": "0x11223344", "crc_init": None,
+        make_event(0, 0, PDU, TESTER, "ll", b"\x02\x13", (b"\x03\x02\x02\x13",), None),
+        make_event(1, 10, ADV, DEVICE, data=b"\xff" * 300, info={"address": "not an address"}),
+        make_event(2, 20, CONNECT, info={"access_address": "0x11223344", "crc_init": None,
                                     "chm": "zz", "hop": 99, "interval": 1 << 40}),
-        Event(3, 30, PDU, TESTER, "ll", b"\x02\x13", (b"\x03\x02\x02\x13", b""), None),
-        Event(4, -5, "note", info={"text": "ignored"}),
+        make_event(3, 30, PDU, TESTER, "ll", b"\x02\x13", (b"\x03\x02\x02\x13", b""), None),
+        make_event(4, -5, "note", info={"text": "ignored"}),
     ]
     path = tmp_path / "odd.pcap"
     assert write_pcap(path, events) == 4

@@ -49,6 +49,9 @@ from fuzzer.trace.atomic import write_atomic
 
 STRATEGIES = ("model", "random")
 
+#: what stands for the transitions in a state file's JSON until their text goes in its place
+_TRANSITIONS = "<transitions>"
+
 CAMPAIGN_SCHEMA = {
     "name": Field(str, required=True),
     "description": Field(str, default=""),
@@ -269,12 +272,14 @@ class Campaign:
         self.stats.transitions = len(self.coverage)
         self.stats.corpus = len(self.corpus)
         self.stats.findings = len(self.found)
-        write_atomic(self.state_file, json.dumps({
+        # json.dumps({... "transitions": sorted(self.coverage.seen)}, sort_keys=True), with
+        # the transitions' JSON kept by the coverage (it grows; the rest is a few numbers)
+        text = json.dumps({
             "stats": self.stats.to_dict(), "seed": self.seed, "worker": self.worker,
-            "strategy": self.strategy,
-            # tuples are JSON arrays as lists are (and sort alike): no list per transition
-            "transitions": sorted(self.coverage.seen)}, sort_keys=True),
-            durable=False)
+            "strategy": self.strategy, "transitions": _TRANSITIONS}, sort_keys=True)
+        write_atomic(self.state_file, text.replace(f'"{_TRANSITIONS}"',
+                                                   self.coverage.to_json(), 1),
+                     durable=False)
 
     # --- the loop -------------------------------------------------------------------------------
 

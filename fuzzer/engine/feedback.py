@@ -9,6 +9,9 @@ the PDU name); an answer kind is the set of PDU names the device sent back plus 
 
 from __future__ import annotations
 
+import json
+from bisect import bisect_left
+
 from fuzzer.protocol.codec import Decoded
 from fuzzer.protocol.nordic_dfu import advertises_dfu
 from fuzzer.trace import events as ev
@@ -23,12 +26,15 @@ _ANSWERS = frozenset({ev.DISCONNECT, ev.ENCRYPTION, ev.SCAN_EMPTY, ev.NO_ANSWER}
 #: state (``walk`` skips the others: step marks, keys, notes, white-box snapshots).
 _WATCHED = STEP_ACTIONS | _ANSWERS | {ev.ADV, ev.BOND}
 
-#: (layer, decoded name, decode error) -> (PDU name for feedback, the SMP phase it sets: None
+#: layer -> decoded name -> decode error -> (PDU name for feedback, the SMP phase it sets: None
 #: when not a well-formed SMP PDU), for all programs alike: keyed by the decoded form rather
 #: than the octets, as PDUs with random fields (confirm and random values, keys, nonces) would
 #: each miss a cache by content; the trace holds most PDUs decoded already (``Event.memo``).
-_PDU_NAMES: dict[tuple[str | None, str, str | None], tuple[str, str | None]] = {}
-_PDU_NAMES_CAP = 1 << 16
+#: Nested rather than by (layer, name, error): three look-ups by a string (or None) cost less
+#: than one by a new tuple, and ``walk`` makes one for every PDU.
+_PDU_NAMES: dict[str | None, dict[str, dict[str | None, tuple[str, str | None]]]] = {}
+#: decode errors remembered for one PDU name (they say where a PDU was cut short, so they vary)
+_PDU_NAMES_CAP = 1 << 10
 
 
 def _pdu_name(layer: str | None, dec: Decoded | None) -> tuple[str, str | None]:
@@ -37,14 +43,14 @@ def _pdu_name(layer: str | None, dec: Decoded | None) -> tuple[str, str | None]:
     SMP PDU, its name (the SMP phase it sets; None otherwise)."""
     if dec is None:
         return (f"{layer}?", None)
-    key = (layer, dec.name, dec.error)
-    named = _PDU_NAMES.get(key)
+    by_error = _PDU_NAMES.setdefault(layer, {}).setdefault(dec.name, {})
+    named = by_error.get(dec.error)
     if named is None:
         named = (f"{layer}:{dec.name}{'!' if dec.error else ''}",
                  dec.name if dec.error is None and layer == "smp" else None)
-        if len(_PDU_NAMES) >= _PDU_NAMES_CAP:
-            _PDU_NAMES.clear()
-        _PDU_NAMES[key] = named
+        if len(by_error) >= _PDU_NAMES_CAP:
+            by_error.clear()
+        by_error[dec.error] = named
     return named
 
 
@@ -108,7 +114,7 @@ def walk(events: list[Event]) -> tuple[set[tuple[str, str, str]], int]:
                 name, phase = _pdu_name(e.layer, decode(e))
             else:
                 try:
-                    name, phase = names[(e.layer, dec.name, dec.error)]
+                    name, phase = names[e.layer][dec.name][dec.error]
                 except KeyError:
                     name, phase = _pdu_name(e.layer, dec)
             if e.src != TESTER:  # the device's PDU: part of the answer; the state after it
@@ -177,13 +183,37 @@ class Coverage:
 
     def __init__(self) -> None:
         self.seen: set[tuple[str, str, str]] = set()
+        # the transitions as saved (:meth:`to_json`): sorted, with the JSON text of each
+        self._saved_of: set[tuple[str, str, str]] | None = None  # the ``seen`` they list
+        self._sorted: list[tuple[str, str, str]] = []
+        self._texts: list[str] = []
+        self._unsaved: list[tuple[str, str, str]] = []  # added to ``seen`` since
 
     def add(self, found: set[tuple[str, str, str]]) -> int:
         """Record ``found``; return how many were new."""
-        seen = self.seen
-        before = len(seen)
-        seen |= found  # one pass over found: no set of the new ones to build first
-        return len(seen) - before
+        new = found - self.seen  # most programs find nothing new: an empty set
+        if new:
+            self.seen |= new
+            self._unsaved += new
+        return len(new)
+
+    def to_json(self) -> str:
+        """``json.dumps(sorted(seen))``, kept up to date as transitions are added: a campaign
+        saves them every 2 s, and sorting and encoding them all anew each time would cost more
+        and more as coverage grows."""
+        if self._saved_of is not self.seen or (
+                len(self._sorted) + len(self._unsaved) != len(self.seen)):
+            # ``seen`` replaced (a resumed campaign): list it all again
+            self._saved_of = self.seen
+            self._sorted = sorted(self.seen)
+            self._texts = [json.dumps(t) for t in self._sorted]
+        else:
+            for t in self._unsaved:
+                i = bisect_left(self._sorted, t)
+                self._sorted.insert(i, t)
+                self._texts.insert(i, json.dumps(t))
+        self._unsaved = []
+        return "[" + ", ".join(self._texts) + "]"
 
     def __len__(self) -> int:
         return len(self.seen)

@@ -70,13 +70,11 @@ class Runner:
         trace.add(self.target.clock.now, ev.STEP, ev.TESTER, None, b"", (), None, {
             "index": index, "op": op, "args": dict(args), "label": step.label})
         handler = (_procedure_handlers or _load_procedures()).get(op)
-        if handler is not None:
-            names = args.keys()  # the check StepHandler.explain describes, inlined
-            if not (handler.plain and names <= handler.accepted and handler.required <= names):
-                try:
-                    handler.explain(args)
-                except TypeError as exc:
-                    raise TargetError(f"step {index} ({op}): {exc}") from exc
+        if handler is not None and not handler.accepts(args):
+            try:
+                handler.explain(args)
+            except TypeError as exc:
+                raise TargetError(f"step {index} ({op}): {exc}") from exc
         try:
             if handler is not None:
                 handler.call(self, args)

@@ -169,8 +169,14 @@ class EmulatorTarget(Target):
             spec = _STEP_SPECS[op]
         except KeyError:
             raise TargetError(f"the emulator target has no step {op!r}") from None
-        names = args.keys()  # as StepHandler.explain says, inlined: runs for every PDU
-        if not (spec.plain and names <= spec.accepted and spec.required <= names):
+        # spec.accepts(args), its answers for one argument or none inlined: runs for every PDU
+        if len(args) == 1 and spec.first in args:
+            accepted = spec.first_alone
+        elif not args:
+            accepted = spec.bare
+        else:
+            accepted = spec.accepts(args)
+        if not accepted:
             try:
                 spec.explain(args)
             except TypeError as exc:

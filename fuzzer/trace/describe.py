@@ -11,29 +11,39 @@ from fuzzer.trace.events import Event
 
 _CODECS = {"ll": ll.LL_CONTROL, "smp": smp.SMP, "att": att.ATT}
 
-#: (layer, octets) -> decoded PDU (None: no codec reads it), shared by every trace (a fuzz
+#: layer -> octets -> decoded PDU (None: no codec reads it), shared by every trace (a fuzz
 #: campaign sends and gets the same PDUs again and again; ``Trace.add`` gives a new event its
 #: decoded form from here); decoded PDUs are read-only.
-_DECODED: dict[tuple[str | None, bytes], Decoded | None] = ev.DECODED
-_DECODED_CAP = 1 << 16
+_DECODED: dict[str | None, dict[bytes, Decoded | None]] = ev.DECODED
+_DECODED_CAP = 1 << 16  # PDUs remembered, of all layers; then they are forgotten
+_decoded_count = 0  # PDUs remembered now
+_NOT_DECODED = object()
 
 
 def decode(event: Event) -> Decoded | None:
     """The event's PDU decoded with the fast codec of its layer (cached on the event)."""
+    global _decoded_count
     memo = event.memo
     if memo is not None:
         return memo  # type: ignore[return-value]
     if event.kind != ev.PDU:
         return None
-    key = (event.layer, event.data)
-    try:
-        dec = _DECODED[key]
-    except KeyError:
-        codec = _CODECS.get(event.layer or "")
-        dec = codec.decode(event.data) if codec is not None and event.data else None
-        if len(_DECODED) >= _DECODED_CAP:
-            _DECODED.clear()
-        _DECODED[key] = dec
+    layer, data = event.layer, event.data
+    # look-ups, not a KeyError caught: most PDUs decoded here are new (random fields), and an
+    # exception costs several look-ups
+    by_octets = _DECODED.get(layer)
+    if by_octets is None:
+        by_octets = _DECODED[layer] = {}
+    dec = by_octets.get(data, _NOT_DECODED)
+    if dec is _NOT_DECODED:
+        codec = _CODECS.get(layer or "")
+        dec = codec.decode(data) if codec is not None and data else None
+        if _decoded_count >= _DECODED_CAP:
+            for remembered in _DECODED.values():
+                remembered.clear()
+            _decoded_count = 0
+        by_octets[data] = dec
+        _decoded_count += 1
     event.memo = dec
     return dec
 

@@ -77,34 +77,25 @@ class Link:
 
 
 class Event:
-    """One thing that happened, at virtual time ``t`` (microseconds)."""
+    """One thing that happened, at virtual time ``t`` (microseconds).
+
+    Without ``__init__``: :meth:`Trace.add` makes each event of the fuzz loop blank, as
+    ``Event()`` (an object is made cheapest so, by a few hundred instructions), and fills in its
+    fields; :func:`make_event` makes one from its fields."""
 
     __slots__ = ("seq", "t", "kind", "src", "layer", "data", "air", "link", "info", "step", "memo")
 
-    def __init__(
-        self,
-        seq: int,
-        t: int,
-        kind: str,
-        src: str = TESTER,
-        layer: str | None = None,
-        data: bytes = b"",
-        air: tuple[bytes, ...] = (),
-        link: Link | None = None,
-        info: dict[str, Any] | None = None,
-        step: int = -1,
-    ) -> None:
-        self.seq = seq
-        self.t = t
-        self.kind = kind
-        self.src = src
-        self.layer = layer
-        self.data = data
-        self.air = air
-        self.link = link
-        self.info = info
-        self.step = step
-        self.memo: object = None  # a decoded form, filled by whoever decodes first
+    seq: int
+    t: int
+    kind: str
+    src: str
+    layer: str | None
+    data: bytes
+    air: tuple[bytes, ...]
+    link: Link | None
+    info: dict[str, Any] | None
+    step: int
+    memo: object  # a decoded form, filled by whoever decodes first
 
     def __repr__(self) -> str:
         return (
@@ -113,12 +104,39 @@ class Event:
         )
 
 
-_new_event = object.__new__
+def make_event(
+    seq: int,
+    t: int,
+    kind: str,
+    src: str = TESTER,
+    layer: str | None = None,
+    data: bytes = b"",
+    air: tuple[bytes, ...] = (),
+    link: Link | None = None,
+    info: dict[str, Any] | None = None,
+    step: int = -1,
+) -> Event:
+    """An event with these fields, not decoded yet (a trace's events: :meth:`Trace.add`)."""
+    ev = Event()
+    ev.seq = seq
+    ev.t = t
+    ev.kind = kind
+    ev.src = src
+    ev.layer = layer
+    ev.data = data
+    ev.air = air
+    ev.link = link
+    ev.info = info
+    ev.step = step
+    ev.memo = None
+    return ev
 
-#: (layer, octets) -> the PDU decoded (None: no codec reads it), filled by
+#: layer -> octets -> the PDU decoded (None: no codec reads it), filled by
 #: ``fuzzer.trace.describe.decode`` and shared by every trace: a fuzz campaign sends and gets the
 #: same PDUs again and again, and a PDU decoded before has its decoded form from the start.
-DECODED: dict[tuple[str | None, bytes], Any] = {}
+#: By layer, then octets, rather than by (layer, octets): a look-up with a new tuple as its key
+#: costs about twice as much, and ``Trace.add`` makes one for every PDU.
+DECODED: dict[str | None, dict[bytes, Any]] = {}
 
 Spec = tuple[frozenset[str] | None, frozenset[str] | None, frozenset[str] | None]
 
@@ -128,14 +146,21 @@ class _Routing:
     the listeners muted among them: which listeners get each (kind, layer, src) of event, as
     indices. Shared by every trace subscribed alike (the fuzz loop subscribes the same monitors
     to each program's trace), so routing is worked out once; the sequences form a tree, one
-    subscription or one muting switch per step."""
+    subscription or one muting switch per step.
 
-    __slots__ = ("specs", "muted", "routes", "after", "switched")
+    The routes are by source, then kind (``routes``) or, for PDUs, layer (``pdu_routes``):
+    ``Trace.add`` looks one up for every event, and two look-ups by a string cost less than one
+    by a new (kind, layer, src) tuple."""
+
+    __slots__ = ("specs", "muted", "routes", "pdu_routes", "after", "switched")
 
     def __init__(self, specs: tuple[Spec, ...], muted: frozenset[int] = frozenset()) -> None:
         self.specs = specs
         self.muted = muted
-        self.routes: dict[tuple[str, str | None, str], tuple[int, ...]] = {}
+        #: src -> kind -> route, for events other than PDUs
+        self.routes: dict[str, dict[str, tuple[int, ...]]] = {}
+        #: src -> layer -> route, for PDUs
+        self.pdu_routes: dict[str, dict[str | None, tuple[int, ...]]] = {}
         self.after: dict[Spec, _Routing] = {}
         self.switched: dict[int, _Routing] = {}  # the routing with one listener (un)muted
 
@@ -161,7 +186,10 @@ class _Routing:
                       and (kinds is None or kind in kinds)
                       and (kind != PDU or layers is None or layer in layers)
                       and (sources is None or src in sources))
-        self.routes[(kind, layer, src)] = route
+        if kind == PDU:
+            self.pdu_routes.setdefault(src, {})[layer] = route
+        else:
+            self.routes.setdefault(src, {})[kind] = route
         return route
 
 
@@ -186,7 +214,7 @@ class Trace:
     wants, so the fuzz loop calls each monitor only for what concerns it; a listener that has
     nothing to do for a while may be muted (:meth:`mute`)."""
 
-    __slots__ = ("events", "step", "_listeners", "_routing", "_routes", "_next_seq", "shared",
+    __slots__ = ("events", "step", "_listeners", "_routing", "_next_seq", "shared",
                  "__weakref__")
 
     def __init__(self) -> None:
@@ -197,7 +225,6 @@ class Trace:
         self.shared: dict[Any, Any] = {}
         self._listeners: list = []
         self._routing = _NO_SUBSCRIPTIONS
-        self._routes = _NO_SUBSCRIPTIONS.routes
 
     def subscribe(self, listener, kinds: frozenset[str] | None = None,
                   layers: frozenset[str] | None = None,
@@ -206,23 +233,19 @@ class Trace:
         ``layers``; from ``sources``; None means all)."""
         self._listeners.append(listener)
         spec = (kinds, layers, sources)
-        routing = self._routing.after.get(spec) or self._routing.then(spec)
-        self._routing = routing
-        self._routes = routing.routes
+        self._routing = self._routing.after.get(spec) or self._routing.then(spec)
 
     def mute(self, listener) -> None:
         """Stop calling ``listener`` (subscribed) until :meth:`unmute`."""
         i = self._listeners.index(listener)
         if i not in self._routing.muted:
             self._routing = self._routing.switched.get(i) or self._routing.switch(i)
-            self._routes = self._routing.routes
 
     def unmute(self, listener) -> None:
         """Call ``listener`` again for the events it subscribed to."""
         i = self._listeners.index(listener)
         if i in self._routing.muted:
             self._routing = self._routing.switched.get(i) or self._routing.switch(i)
-            self._routes = self._routing.routes
 
     def subscriptions(self) -> Subscriptions:
         """The listeners and their routing (muted ones included) as they stand."""
@@ -233,7 +256,6 @@ class Trace:
         places are, muted alike; for a trace without subscriptions."""
         self._listeners = listeners
         self._routing = subscriptions.routing
-        self._routes = subscriptions.routing.routes
 
     def detach(self) -> list:
         """Stop calling any listener and drop their shared helpers; the listeners that were
@@ -241,7 +263,6 @@ class Trace:
         listeners = self._listeners
         self._listeners = []
         self._routing = _NO_SUBSCRIPTIONS
-        self._routes = _NO_SUBSCRIPTIONS.routes
         self.shared = {}
         return listeners
 
@@ -256,8 +277,8 @@ class Trace:
         link: Link | None = None,
         info: dict[str, Any] | None = None,
     ) -> Event:
-        # Event(...) spelled out: this runs for every PDU of the fuzz loop, so it saves the call
-        ev = _new_event(Event)
+        # make_event(...) spelled out: this runs for every event of the fuzz loop
+        ev = Event()
         ev.seq = seq = self._next_seq
         self._next_seq = seq + 1
         ev.t = t
@@ -269,12 +290,19 @@ class Trace:
         ev.link = link
         ev.info = info
         ev.step = self.step
-        ev.memo = DECODED.get((layer, data)) if kind == PDU else None
-        self.events.append(ev)
+        routing = self._routing
         try:
-            route = self._routes[(kind, layer, src)]
-        except KeyError:
-            route = self._routing.route(kind, layer, src)
+            if kind == PDU:
+                ev.memo = DECODED[layer].get(data)
+                route = routing.pdu_routes[src][layer]
+            else:
+                ev.memo = None
+                route = routing.routes[src][kind]
+        except KeyError:  # a layer not decoded yet, or an event not routed yet
+            if kind == PDU:
+                ev.memo = DECODED.setdefault(layer, {}).get(data)
+            route = routing.route(kind, layer, src)
+        self.events.append(ev)
         if route:
             listeners = self._listeners
             for i in route:
