@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fuzzer.crypto import MIC_LEN, LinkCipher, mask_key, session_key
+from fuzzer.crypto import MIC_LEN, LinkCipher, mask_key, session, session_key
 from fuzzer.crypto.session import MAX_COUNTER
 
 
@@ -156,3 +156,39 @@ def test_roundtrip_and_tamper(
     tampered = bytearray(sealed)
     tampered[bit // 8] ^= 1 << (bit % 8)
     assert cipher.decrypt(header0, bytes(tampered), counter, from_central) is None
+
+
+@pytest.mark.parametrize(("header0", "plain", "counter", "from_central", "air"), PACKETS)
+def test_sample_packets_decrypt_unsealed(
+    cipher: LinkCipher, header0: int, plain: str, counter: int, from_central: bool, air: str
+) -> None:
+    # decrypted by AES-CCM itself: no packet this process sealed
+    session._SEALED.clear()
+    assert cipher.decrypt(header0, h(air), counter, from_central) == h(plain)
+
+
+def test_sealed_packets_are_looked_up_by_key_nonce_aad_and_octets(cipher: LinkCipher) -> None:
+    session._SEALED.clear()
+    sealed = cipher.encrypt(0x0E, b"\x17\x00abc", 7, True)
+    assert len(session._SEALED) == 1
+    # the other end of the link (its own cipher, the same SK and IV) takes it out
+    peer = LinkCipher(SK, IVM, IVS)
+    assert peer.decrypt(0x0E | 0x1C, sealed, 7, True) == b"\x17\x00abc"  # NESN/SN/MD: no AAD
+    assert not session._SEALED
+    # what AES-CCM gives for it, as the look-up gave
+    assert peer.decrypt(0x0E, sealed, 7, True) == b"\x17\x00abc"
+    cipher.encrypt(0x0E, b"\x17\x00abc", 8, True)
+    assert cipher.decrypt(0x0E, sealed, 8, True) is None  # another counter
+    assert cipher.decrypt(0x0D, sealed, 7, True) is None  # another LLID
+    assert LinkCipher(SK, IVS, IVM).decrypt(0x0E, sealed, 7, True) is None  # another IV
+    assert cipher.decrypt(0x0E, sealed[:-1] + bytes((sealed[-1] ^ 1,)), 7, True) is None
+
+
+def test_sealed_packets_never_decrypted_are_dropped_with_a_new_session() -> None:
+    session._SEALED.clear()
+    cipher = LinkCipher(SK, IVM, IVS)
+    for counter in range(session._SEALED_CAP):
+        cipher.encrypt(0x02, b"x", counter, False)
+    assert len(session._SEALED) == session._SEALED_CAP
+    LinkCipher(SK, IVM, IVS)
+    assert not session._SEALED

@@ -4,6 +4,7 @@ leaving DFU mode, retained RAM versus flash, the DFU inactivity timeout, and pee
 from __future__ import annotations
 
 import dataclasses
+import random
 import time
 
 import pytest
@@ -23,6 +24,7 @@ from test_emulator_common import (
 from fuzzer.emulator.application import BOOTLOADER_DFU_START, CCCD_IMPROPERLY_CONFIGURED
 from fuzzer.emulator.bonds import Bond, BondStore, pack_peer_data, unpack_peer_data
 from fuzzer.emulator.device import Device
+from fuzzer.emulator.memory import crc16_ccitt
 from fuzzer.engine.procedures import discover_characteristics
 from fuzzer.profiles import resolve_profile
 from fuzzer.protocol import address as bdaddr
@@ -368,3 +370,23 @@ def test_attribute_copy_for_copies_every_field_and_rebinds_callbacks() -> None:
             assert getattr(copy, f.name) == getattr(original, f.name), f.name
     assert copy.on_read(copy, None) == b"second"
     assert original.on_read(original, None) == b"first"
+
+
+def _nordic_crc16(data: bytes, crc: int = 0xFFFF) -> int:
+    """Nordic's ``crc16_compute`` (components/libraries/crc16/crc16.c), byte by byte."""
+    for byte in data:
+        crc = ((crc >> 8) & 0xFF) | ((crc << 8) & 0xFFFF)
+        crc ^= byte
+        crc ^= (crc & 0xFF) >> 4
+        crc ^= (crc << 12) & 0xFFFF
+        crc ^= ((crc & 0xFF) << 5) & 0xFFFF
+    return crc & 0xFFFF
+
+
+def test_crc16_is_nordics_crc16_compute():
+    assert crc16_ccitt(b"123456789") == 0x29B1  # the CRC-16/CCITT-FALSE check value
+    rng = random.Random(7)
+    for _ in range(500):
+        data = rng.randbytes(rng.randrange(0, 100))
+        crc = rng.choice((0xFFFF, 0, rng.getrandbits(16)))
+        assert crc16_ccitt(data, crc) == _nordic_crc16(data, crc)

@@ -32,6 +32,16 @@ _AAD = tuple(bytes((octet & _HEADER_MASK,)) for octet in range(256))
 # the 40-bit little-endian counter field; 1 for central -> peripheral.
 _DIRECTION_BIT = 1 << 39
 
+# Plaintexts of sealed packets by (SK, nonce, AAD, ciphertext || MIC). Both ends of an emulated
+# link run in one process, so nearly every packet one end encrypts the other decrypts with the
+# same key, nonce and AAD; CCM decryption of exactly what encryption gave yields its plaintext,
+# so it is looked up here rather than computed a second time (AES-CCM is most of a packet's
+# cost). Anything else (another key, counter, header or tampered octets) is decrypted as ever.
+_SEALED: dict[tuple[bytes, bytes, bytes, bytes], bytes] = {}
+# A packet is decrypted, if at all, soon after it is sent, and decryption takes it out; what a
+# lost packet leaves is cleared when a new session starts with the memo full.
+_SEALED_CAP = 256
+
 
 def _new_ccm(key_msb: bytes) -> AESCCM:
     return AESCCM(key_msb, tag_length=MIC_LEN)
@@ -114,6 +124,8 @@ class LinkCipher:
         self.iv = bytes(ivm) + bytes(ivs)
         # AES takes the key most significant octet first (Vol 3 Part H 2.2.1).
         self._ccm = _CCM[self.sk[::-1]]
+        if len(_SEALED) >= _SEALED_CAP:
+            _SEALED.clear()
 
     def nonce(self, counter: int, from_central: bool) -> bytes:
         """Return the 13-byte CCM nonce for a packet (Vol 6 Part E 2.1).
@@ -143,7 +155,11 @@ class LinkCipher:
             counter |= _DIRECTION_BIT
         # the nonce (Vol 6 Part E 2.1), as :meth:`nonce` builds it
         nonce = counter.to_bytes(5, "little") + self.iv
-        return self._ccm.encrypt(nonce, payload, _AAD[header0])
+        aad = _AAD[header0]
+        sealed = self._ccm.encrypt(nonce, payload, aad)
+        if type(payload) is bytes:
+            _SEALED[self.sk, nonce, aad, sealed] = payload
+        return sealed
 
     def decrypt(self, header0: int, data: bytes, counter: int, from_central: bool) -> bytes | None:
         """Return the plaintext of ``data`` (ciphertext || MIC), or None.
@@ -162,7 +178,12 @@ class LinkCipher:
             counter |= _DIRECTION_BIT
         # the nonce (Vol 6 Part E 2.1), as :meth:`nonce` builds it
         nonce = counter.to_bytes(5, "little") + self.iv
+        aad = _AAD[header0]
+        if type(data) is bytes:
+            plain = _SEALED.pop((self.sk, nonce, aad, data), None)
+            if plain is not None:
+                return plain  # what the sender sealed: see _SEALED
         try:
-            return self._ccm.decrypt(nonce, data, _AAD[header0])
+            return self._ccm.decrypt(nonce, data, aad)
         except InvalidTag:
             return None

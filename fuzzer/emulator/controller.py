@@ -236,7 +236,7 @@ class LinkLayer:
         conn = self.connection
         if conn is None:
             return
-        self._tx.append(conn.channel.build_control(pdu))
+        self._tx.append(conn.channel.build(ll.LLID_CONTROL, pdu))  # build_control's PDU
 
     def disconnect(self, reason: int = ll.REMOTE_USER_TERMINATED) -> None:
         """Host-initiated termination: LL_TERMINATE_IND, then the link is gone."""

@@ -116,19 +116,20 @@ class DataChannel:
         header0, length = air[0], air[1]
         if size - 2 != length:
             raise ValueError(f"length field {length} but {size - 2} payload octets")
-        body = air[2:]
-        encrypted = self.rx_encrypted and length and self.cipher is not None
-        if length - (MIC_SIZE if encrypted else 0) > self.max_rx_payload:
-            # The receiver is set up for connEffectiveMaxRxOctets (4.5.10); a longer PDU is not
-            # received (as an nRF5 radio truncates at PCNF1.MAXLEN and fails the CRC).
-            mic = MIC_SIZE if encrypted else 0
-            raise ValueError(f"payload of {length - mic} octets exceeds the receive maximum "
-                             f"{self.max_rx_payload}")
-        self.nesn ^= 1
-        if encrypted:
-            plain = self.cipher.decrypt(header0, body, self.rx_counter, not self.is_central)
+        # The receiver is set up for connEffectiveMaxRxOctets (4.5.10); a longer PDU is not
+        # received (as an nRF5 radio truncates at PCNF1.MAXLEN and fails the CRC).
+        if self.rx_encrypted and length and self.cipher is not None:
+            if length - MIC_SIZE > self.max_rx_payload:
+                raise ValueError(f"payload of {length - MIC_SIZE} octets exceeds the receive "
+                                 f"maximum {self.max_rx_payload}")
+            self.nesn ^= 1
+            plain = self.cipher.decrypt(header0, air[2:], self.rx_counter, not self.is_central)
             if plain is None:
                 raise MicFailure(f"MIC failure at packet counter {self.rx_counter}")
             self.rx_counter += 1
             return header0 & 0x03, plain
-        return header0 & 0x03, body
+        if length > self.max_rx_payload:
+            raise ValueError(f"payload of {length} octets exceeds the receive maximum "
+                             f"{self.max_rx_payload}")
+        self.nesn ^= 1
+        return header0 & 0x03, air[2:]

@@ -7,16 +7,15 @@ over a soft reset (NVIC_SystemReset) but not over a power cycle; the legacy SDK 
 
 from __future__ import annotations
 
+import binascii
+
 
 def crc16_ccitt(data: bytes, crc: int = 0xFFFF) -> int:
-    """CRC-16/CCITT-FALSE as Nordic's ``crc16_compute`` (components/libraries/crc16)."""
-    for byte in data:
-        crc = ((crc >> 8) & 0xFF) | ((crc << 8) & 0xFFFF)
-        crc ^= byte
-        crc ^= (crc & 0xFF) >> 4
-        crc ^= (crc << 12) & 0xFFFF
-        crc ^= ((crc & 0xFF) << 5) & 0xFFFF
-    return crc & 0xFFFF
+    """CRC-16/CCITT-FALSE as Nordic's ``crc16_compute`` (components/libraries/crc16).
+
+    Nordic's byte-wise loop is CRC-16/CCITT (polynomial 0x1021, not reflected, no final XOR),
+    which ``binascii.crc_hqx`` computes in C; it runs on every bond load and save."""
+    return binascii.crc_hqx(data, crc & 0xFFFF)
 
 
 class Flash:

@@ -327,9 +327,18 @@ class Codec:
             return by_name
         pack, opcode, rest_at, tail = c.head.pack, c.opcode, c.rest_at, c.tail.pack
         octets = tuple((i, c.bytes_len[n]) for i, n in enumerate(names) if n in c.bytes_len)
+        n_values, has_tail = len(names), c.tail_n > 0
+
+        def pack_ints(*values: Any) -> bytes:
+            if len(values) == n_values:
+                try:
+                    return pack(opcode, *values)
+                except (struct.error, TypeError, OverflowError):
+                    pass
+            return by_name(*values)  # the error, as ``encode`` reports it
 
         def pack_values(*values: Any) -> bytes:
-            if len(values) == len(names):
+            if len(values) == n_values:
                 # ("bytes", N) fields must be N octets: struct would pad or cut them
                 for i, size in octets:
                     v = values[i]
@@ -341,13 +350,16 @@ class Codec:
                             return pack(opcode, *values)
                         rest = values[rest_at]
                         if type(rest) is bytes:
+                            if not has_tail:  # 'rest' last (most are): nothing after it
+                                return pack(opcode, *values[:rest_at]) + rest
                             return (pack(opcode, *values[:rest_at]) + rest
                                     + tail(*values[rest_at + 1:]))
                     except (struct.error, TypeError, OverflowError):
                         pass
             return by_name(*values)  # the error, as ``encode`` reports it
 
-        return pack_values
+        # integer fields only (no octets to check, no 'rest'): one struct.pack
+        return pack_ints if rest_at < 0 and not octets else pack_values
 
     def encode_fields(self, name: str, fields: Mapping[str, Any]) -> bytes:
         """Same as :meth:`encode` but with the fields in a mapping (e.g. ``Decoded.fields``)."""

@@ -26,10 +26,13 @@ def frame(cid: int, payload: bytes) -> bytes:
     """Basic L2CAP frame: length u16 LE, cid u16 LE, payload (Vol 3 Part A 3.1)."""
     if type(payload) is not bytes:
         payload = bytes(payload)
-    n = len(payload)
-    if not 0 <= cid <= 0xFFFF or n > 0xFFFF:
-        raise ValueError(f"bad L2CAP frame cid={cid} len={n}")
-    return _HDR.pack(n, cid) + payload
+    try:
+        return _HDR.pack(len(payload), cid) + payload  # the u16 fields check both ranges
+    except struct.error:
+        n = len(payload)
+        if not 0 <= cid <= 0xFFFF or n > 0xFFFF:
+            raise ValueError(f"bad L2CAP frame cid={cid} len={n}") from None
+        raise
 
 
 def parse(frame: bytes) -> tuple[int, bytes] | None:
