@@ -342,13 +342,15 @@ class PairingTracker:
                     hook(mons[i], st, p, event)
                 return
             if p is not None:
-                p.note(event)
+                if len(p.events) < EVIDENCE_CAP:  # p.note(event), without the call (every PDU)
+                    p.events.append(event)
                 if name == "Pairing Failed" and p.failed is None:
                     p.failed = event
             by_name = self._plan.tester_smp
         else:
             if p is not None:
-                p.note(event)
+                if len(p.events) < EVIDENCE_CAP:  # p.note(event), as above
+                    p.events.append(event)
                 if name == "Pairing Response" and p.response is None and dec.error is None:
                     p.answered(event, dict(dec.fields))
                 elif name == "Pairing Failed" and p.failed is None:
