@@ -38,7 +38,9 @@ def _remember(store: dict[bytes, Event], value: Any, event: Event) -> None:
 
 class NoReflection(PairingMonitor):
     TESTER_SMP = frozenset({"Pairing Public Key", "Pairing Confirm", "Pairing Random"})
-    DEVICE_SMP = TESTER_SMP | {"Pairing Failed", "Pairing DHKey Check"} | KEY_DISTRIBUTION
+    #: the device values remembered; once a pairing saw a reflected value, its link is watched
+    #: (every device PDU: its refusal or its progress), so the others cost nothing before
+    DEVICE_SMP = TESTER_SMP
 
     def start(self) -> None:
         self.device_x: dict[bytes, Event] = {}
@@ -66,6 +68,7 @@ class NoReflection(PairingMonitor):
             what = "a confirm or random value the device sent"
         if source is not None:
             notes["reflected"] = (f"{name} echoing {what}", source, event)
+            st.watch(self)
 
     def on_device_smp(self, st: LinkState, p: Pairing | None, dec: Decoded, event: Event) -> None:
         if dec.error is None:
@@ -79,6 +82,7 @@ class NoReflection(PairingMonitor):
                     self.notes(p).setdefault("reflected", ("Pairing Public Key echoing the "
                                                            "device's "
                                                     "own public key X", event, event))
+                    st.watch(self)
                     self._fail(p, "it answered with the same public key and went on", event)
                 _remember(self.device_x, x, event)
             elif name == "Pairing Confirm":
