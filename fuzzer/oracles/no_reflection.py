@@ -16,7 +16,6 @@ from typing import Any
 
 from fuzzer.oracles.base import Verdict
 from fuzzer.oracles.pairing import (
-    KEY_DISTRIBUTION,
     LinkState,
     Pairing,
     PairingMonitor,
