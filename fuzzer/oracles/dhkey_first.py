@@ -34,6 +34,8 @@ _GATE = {True: "Pairing DHKey Check", False: "Pairing Random"}
 class DhkeyFirst(PairingMonitor):
     #: and every device PDU (its Pairing Failed) on a link where the tester's check was invalid
     DEVICE_SMP = KEY_DISTRIBUTION | {"Pairing DHKey Check", "Pairing Random"}
+    #: the tester's own check values, for when it recorded one invalid
+    OTHER_KEYS = frozenset(_INVALID_CHECKS)
 
     def start(self) -> None:
         self.support: list[Event] = []

@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import weakref
 from collections import defaultdict
+from collections.abc import Callable
 from types import MethodType
 from typing import Any
 
@@ -154,21 +155,22 @@ class HookPlan:
 
         self.hooks: dict[str, tuple[tuple[Any, int], ...]] = {name: calls(name)
                                                                for name in _HOOKS}
-        #: on_key for KEY events that hold no STK or LTK (key None)
-        self.other_keys = calls("on_key", lambda cls: cls.OTHER_KEYS)
-        self.tester_smp = self._by_name(classes, "on_tester_smp", "TESTER_SMP")
-        self.device_smp = self._by_name(classes, "on_device_smp", "DEVICE_SMP")
+        #: key type -> on_key for KEY events that hold no STK or LTK (key None)
+        self.other_keys = self._by_name(classes, "on_key", lambda cls: _other_keys(cls.OTHER_KEYS))
+        self.tester_smp = self._by_name(classes, "on_tester_smp", lambda cls: cls.TESTER_SMP)
+        self.device_smp = self._by_name(classes, "on_device_smp", lambda cls: cls.DEVICE_SMP)
 
     def _by_name(self, classes: tuple[type[PairingMonitor], ...], hook: str,
-                 names_attr: str) -> _ByName:
-        """SMP PDU name -> the calls of ``hook``; key None: names no class lists."""
-        listed = {n for cls in classes for n in (getattr(cls, names_attr) or ())}
+                 names_of: Callable[[type[PairingMonitor]], frozenset[str] | None]) -> _ByName:
+        """Name -> the calls of ``hook`` for the classes whose ``names_of`` lists it (None: every
+        name); key None: names no class lists."""
+        listed = {n for cls in classes for n in (names_of(cls) or ())}
         out = _ByName()
         for name in (*listed, None):
             out[name] = tuple(
                 (getattr(cls, hook), i) for i, cls in enumerate(classes)
                 if hook in _overridden(cls)
-                and (getattr(cls, names_attr) is None or name in getattr(cls, names_attr)))
+                and (names_of(cls) is None or name in names_of(cls)))  # type: ignore[operator]
         return out
 
     def then(self, cls: type[PairingMonitor]) -> HookPlan:
@@ -179,8 +181,16 @@ class HookPlan:
         return nxt
 
 
+def _other_keys(wanted: bool | frozenset[str]) -> frozenset[str] | None:
+    """``OTHER_KEYS`` as the key types read: None for all of them."""
+    if wanted is True:
+        return None
+    return wanted or frozenset()
+
+
 class _ByName(dict):
-    """SMP PDU name -> hook calls; a name no class lists gets the calls of key None."""
+    """SMP PDU name (or key type) -> hook calls; a name no class lists gets the calls of key
+    None."""
 
     def __missing__(self, name: str | None) -> tuple[tuple[Any, int], ...]:
         calls = self[name] = self[None]
@@ -270,7 +280,8 @@ class PairingTracker:
         ``on_key`` for keys other than an STK or LTK, and by SMP PDU name for each side."""
         plan, monitors = self._plan, self.monitors
         self.hooks = {name: _bind(calls, monitors) for name, calls in plan.hooks.items()}
-        self.other_keys = _bind(plan.other_keys, monitors)
+        self.other_keys = _BoundByName({kind: _bind(calls, monitors)
+                                        for kind, calls in plan.other_keys.items()})
         self.tester_smp = _BoundByName({name: _bind(calls, monitors)
                                         for name, calls in plan.tester_smp.items()})
         self.device_smp = _BoundByName({name: _bind(calls, monitors)
@@ -294,6 +305,8 @@ class PairingTracker:
     # --- bookkeeping ---
 
     def _state(self, event: Event) -> LinkState | None:
+        # the handlers call this only for another link than the last event's (the usual case,
+        # the same link, is checked first without the call)
         link = event.link
         if link is None:
             return self.current
@@ -403,16 +416,28 @@ class PairingTracker:
             hook(st, event)
 
     def _key(self, event: Event) -> None:
-        st = self._state(event)
+        st = self.current
+        if event.link is not None and (st is None or st.link is not event.link):
+            st = self._state(event)  # another link than the last event's
         info = event.info or {}
+        kind = info.get("type")
         key = None
-        if info.get("type") in ("STK", "LTK"):
+        if kind in ("STK", "LTK"):
             key = self._hold(info.get("value"), event, st)
-        for hook in self.hooks["on_key"] if key is not None else self.other_keys:
+        if key is not None:
+            hooks = self.hooks["on_key"]
+        else:
+            try:
+                hooks = self.other_keys[kind]
+            except TypeError:  # not a type's name (an odd hand-made trace): as a type no one reads
+                hooks = self.other_keys[None]
+        for hook in hooks:
             hook(st, event, key)
 
     def _encryption(self, event: Event) -> None:
-        st = self._state(event)
+        st = self.current
+        if event.link is not None and (st is None or st.link is not event.link):
+            st = self._state(event)  # another link than the last event's
         info = event.info or {}
         if st is not None and st.pairing is not None:
             st.pairing.note(event)
@@ -421,7 +446,9 @@ class PairingTracker:
             hook(st, event, state, ltk)
 
     def _bond(self, event: Event) -> None:
-        st = self._state(event)
+        st = self.current
+        if event.link is not None and (st is None or st.link is not event.link):
+            st = self._state(event)  # another link than the last event's
         key = self._hold((event.info or {}).get("ltk"), event, st)
         for hook in self.hooks["on_bond"]:
             hook(st, event, key)
@@ -438,7 +465,9 @@ class PairingTracker:
             hook(st, event)
 
     def _disconnect(self, event: Event) -> None:
-        st = self._state(event)
+        st = self.current
+        if event.link is not None and (st is None or st.link is not event.link):
+            st = self._state(event)  # another link than the last event's
         if st is not None:
             if st.pairing is not None:
                 self._end_pairing(st)
@@ -479,8 +508,9 @@ class PairingMonitor(Monitor):
     #: at times (once it noted something on a pairing) calls ``st.watch(self)`` then.
     TESTER_SMP: frozenset[str] | None = None
     DEVICE_SMP: frozenset[str] | None = None
-    #: whether ``on_key`` reads KEY events that hold no STK or LTK (``key`` None)
-    OTHER_KEYS = True
+    #: whether ``on_key`` reads KEY events that hold no STK or LTK (``key`` None): all of them
+    #: (True), none (False) or those of the key types listed
+    OTHER_KEYS: bool | frozenset[str] = True
 
     checked = 0
     #: set when the monitor joins a tracker: its place there (the key of its notes), the
