@@ -371,6 +371,21 @@ def test_dhkey_first_pass_when_an_invalid_check_is_refused():
     assert v.status == PASS and v.support == [refusal]
 
 
+def test_dhkey_first_reads_only_its_key_types_and_survives_an_odd_one():
+    # the tracker routes KEY events without an STK or LTK by type (OTHER_KEYS): an IRK or a
+    # type that is no name at all reaches no hook, the invalid check still does
+    f = Feed(DhkeyFirst("DHKEY-FIRST"))
+    f.connect()
+    f.request(authreq=smp.SC)
+    f.response(authreq=smp.SC)
+    f.add(ev.KEY, T, link=f.link, info={"type": "IRK", "value": "00" * 16, "valid": False})
+    f.add(ev.KEY, T, link=f.link, info={"type": ["DHKeyCheck"], "valid": False})
+    f.check("DHKeyCheck", False)
+    refusal = f.failed(reason=smp.DHKEY_CHECK_FAILED)
+    v = f.verdict()
+    assert v.status == PASS and v.support == [refusal]
+
+
 def test_dhkey_first_ignores_a_bond_key_used_during_a_pairing():
     f = Feed(DhkeyFirst("DHKEY-FIRST"))
     f.connect()
