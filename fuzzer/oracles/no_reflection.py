@@ -28,13 +28,6 @@ from fuzzer.trace.events import Event
 MEMORY = 4096
 
 
-def _remember(store: dict[bytes, Event], value: Any, event: Event) -> None:
-    if isinstance(value, bytes) and value and value not in store:
-        if len(store) >= MEMORY:
-            del store[next(iter(store))]
-        store[value] = event
-
-
 class NoReflection(PairingMonitor):
     TESTER_SMP = frozenset({"Pairing Public Key", "Pairing Confirm", "Pairing Random"})
     #: the device values remembered; once a pairing saw a reflected value, its link is watched
@@ -72,8 +65,9 @@ class NoReflection(PairingMonitor):
     def on_device_smp(self, st: LinkState, p: Pairing | None, dec: Decoded, event: Event) -> None:
         if dec.error is None:
             name = dec.name
+            store: dict[bytes, Event] | None = None  # where the device's value is remembered
             if name == "Pairing Public Key":
-                x = dec.fields.get("public_key_x")
+                store, x = self.device_x, dec.fields.get("public_key_x")
                 echoed = p.data[self.slot].get("tester_x") if p is not None else None
                 if p is not None and echoed is not None and echoed == x:
                     # The device answered its own public key with that same key: it accepted
@@ -83,11 +77,15 @@ class NoReflection(PairingMonitor):
                                                     "own public key X", event, event))
                     st.watch(self)
                     self._fail(p, "it answered with the same public key and went on", event)
-                _remember(self.device_x, x, event)
             elif name == "Pairing Confirm":
-                _remember(self.device_values, dec.fields.get("confirm_value"), event)
+                store, x = self.device_values, dec.fields.get("confirm_value")
             elif name == "Pairing Random":
-                _remember(self.device_values, dec.fields.get("random_value"), event)
+                store, x = self.device_values, dec.fields.get("random_value")
+            # remembered here rather than in a helper: every device value PDU comes this way
+            if store is not None and isinstance(x, bytes) and x and x not in store:
+                if len(store) >= MEMORY:
+                    del store[next(iter(store))]  # the oldest
+                store[x] = event
         if p is None or "reflected" not in p.data[self.slot]:
             return
         if dec.name == "Pairing Failed":
