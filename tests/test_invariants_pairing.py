@@ -604,6 +604,22 @@ def test_smp_order_fail_when_a_pairing_completes_after_an_ignored_pdu():
     assert v.status == FAIL and "encryption came on" in v.message
 
 
+def test_smp_order_judges_key_distribution_after_an_early_pdu():
+    # key distribution moves no state, so SMP-ORDER reads it only on a link it watches: once
+    # the tester sent a PDU out of sequence there
+    f = Feed(SmpOrder("SMP-ORDER"))
+    f.connect()
+    f.legacy()
+    f.send(D, "Identity Information", identity_resolving_key=bytes(16))  # in sequence: fine
+    f.request()
+    f.response()
+    bad = f.send(T, "Pairing Random", random_value=bytes(16))  # before Pairing Confirm
+    answer = f.send(D, "Identity Information", identity_resolving_key=bytes(16))
+    v = f.verdict()
+    assert v.status == FAIL and "answered with Identity Information" in v.message
+    assert bad in v.violations[0].events and answer in v.violations[0].events
+
+
 def test_smp_order_malformed_pdus_are_not_judged():
     f = Feed(SmpOrder("SMP-ORDER"))
     f.connect()
