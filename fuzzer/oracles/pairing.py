@@ -305,8 +305,8 @@ class PairingTracker:
     # --- bookkeeping ---
 
     def _state(self, event: Event) -> LinkState | None:
-        # the handlers call this only for another link than the last event's (the usual case,
-        # the same link, is checked first without the call)
+        # the per-PDU, key, bond and encryption handlers call this only for another link than
+        # the last event's: the usual case, the same link, is checked first without the call
         link = event.link
         if link is None:
             return self.current
