@@ -371,6 +371,21 @@ def test_dhkey_first_pass_when_an_invalid_check_is_refused():
     assert v.status == PASS and v.support == [refusal]
 
 
+def test_dhkey_first_reads_only_its_key_types_and_survives_an_odd_one():
+    # the tracker routes KEY events without an STK or LTK by type (OTHER_KEYS): an IRK or a
+    # type that is no name at all reaches no hook, the invalid check still does
+    f = Feed(DhkeyFirst("DHKEY-FIRST"))
+    f.connect()
+    f.request(authreq=smp.SC)
+    f.response(authreq=smp.SC)
+    f.add(ev.KEY, T, link=f.link, info={"type": "IRK", "value": "00" * 16, "valid": False})
+    f.add(ev.KEY, T, link=f.link, info={"type": ["DHKeyCheck"], "valid": False})
+    f.check("DHKeyCheck", False)
+    refusal = f.failed(reason=smp.DHKEY_CHECK_FAILED)
+    v = f.verdict()
+    assert v.status == PASS and v.support == [refusal]
+
+
 def test_dhkey_first_ignores_a_bond_key_used_during_a_pairing():
     f = Feed(DhkeyFirst("DHKEY-FIRST"))
     f.connect()
@@ -587,6 +602,22 @@ def test_smp_order_fail_when_a_pairing_completes_after_an_ignored_pdu():
     f.encryption("on", STK)
     v = f.verdict()
     assert v.status == FAIL and "encryption came on" in v.message
+
+
+def test_smp_order_judges_key_distribution_after_an_early_pdu():
+    # key distribution moves no state, so SMP-ORDER reads it only on a link it watches: once
+    # the tester sent a PDU out of sequence there
+    f = Feed(SmpOrder("SMP-ORDER"))
+    f.connect()
+    f.legacy()
+    f.send(D, "Identity Information", identity_resolving_key=bytes(16))  # in sequence: fine
+    f.request()
+    f.response()
+    bad = f.send(T, "Pairing Random", random_value=bytes(16))  # before Pairing Confirm
+    answer = f.send(D, "Identity Information", identity_resolving_key=bytes(16))
+    v = f.verdict()
+    assert v.status == FAIL and "answered with Identity Information" in v.message
+    assert bad in v.violations[0].events and answer in v.violations[0].events
 
 
 def test_smp_order_malformed_pdus_are_not_judged():

@@ -32,7 +32,10 @@ _GATE = {True: "Pairing DHKey Check", False: "Pairing Random"}
 
 
 class DhkeyFirst(PairingMonitor):
-    DEVICE_SMP = KEY_DISTRIBUTION | {"Pairing DHKey Check", "Pairing Random", "Pairing Failed"}
+    #: and every device PDU (its Pairing Failed) on a link where the tester's check was invalid
+    DEVICE_SMP = KEY_DISTRIBUTION | {"Pairing DHKey Check", "Pairing Random"}
+    #: the tester's own check values, for when it recorded one invalid
+    OTHER_KEYS = frozenset(_INVALID_CHECKS)
 
     def start(self) -> None:
         self.support: list[Event] = []
@@ -98,6 +101,7 @@ class DhkeyFirst(PairingMonitor):
         if p is not None and kind in _INVALID_CHECKS:
             self.notes(p)["invalid"] = (kind, event)
             p.note(event)
+            st.watch(self)  # for the device's refusal
 
     def verdict(self) -> Verdict:
         return self.judged(f"{self.checked} key distribution(s), encryption(s) or "

@@ -16,7 +16,6 @@ from typing import Any
 
 from fuzzer.oracles.base import Verdict
 from fuzzer.oracles.pairing import (
-    KEY_DISTRIBUTION,
     LinkState,
     Pairing,
     PairingMonitor,
@@ -29,16 +28,11 @@ from fuzzer.trace.events import Event
 MEMORY = 4096
 
 
-def _remember(store: dict[bytes, Event], value: Any, event: Event) -> None:
-    if isinstance(value, bytes) and value and value not in store:
-        if len(store) >= MEMORY:
-            del store[next(iter(store))]
-        store[value] = event
-
-
 class NoReflection(PairingMonitor):
     TESTER_SMP = frozenset({"Pairing Public Key", "Pairing Confirm", "Pairing Random"})
-    DEVICE_SMP = TESTER_SMP | {"Pairing Failed", "Pairing DHKey Check"} | KEY_DISTRIBUTION
+    #: the device values remembered; once a pairing saw a reflected value, its link is watched
+    #: (every device PDU: its refusal or its progress), so the others cost nothing before
+    DEVICE_SMP = TESTER_SMP
 
     def start(self) -> None:
         self.device_x: dict[bytes, Event] = {}
@@ -66,12 +60,14 @@ class NoReflection(PairingMonitor):
             what = "a confirm or random value the device sent"
         if source is not None:
             notes["reflected"] = (f"{name} echoing {what}", source, event)
+            st.watch(self)
 
     def on_device_smp(self, st: LinkState, p: Pairing | None, dec: Decoded, event: Event) -> None:
         if dec.error is None:
             name = dec.name
+            store: dict[bytes, Event] | None = None  # where the device's value is remembered
             if name == "Pairing Public Key":
-                x = dec.fields.get("public_key_x")
+                store, x = self.device_x, dec.fields.get("public_key_x")
                 echoed = p.data[self.slot].get("tester_x") if p is not None else None
                 if p is not None and echoed is not None and echoed == x:
                     # The device answered its own public key with that same key: it accepted
@@ -79,12 +75,17 @@ class NoReflection(PairingMonitor):
                     self.notes(p).setdefault("reflected", ("Pairing Public Key echoing the "
                                                            "device's "
                                                     "own public key X", event, event))
+                    st.watch(self)
                     self._fail(p, "it answered with the same public key and went on", event)
-                _remember(self.device_x, x, event)
             elif name == "Pairing Confirm":
-                _remember(self.device_values, dec.fields.get("confirm_value"), event)
+                store, x = self.device_values, dec.fields.get("confirm_value")
             elif name == "Pairing Random":
-                _remember(self.device_values, dec.fields.get("random_value"), event)
+                store, x = self.device_values, dec.fields.get("random_value")
+            # remembered here rather than in a helper: every device value PDU comes this way
+            if store is not None and isinstance(x, bytes) and x and x not in store:
+                if len(store) >= MEMORY:
+                    del store[next(iter(store))]  # the oldest
+                store[x] = event
         if p is None or "reflected" not in p.data[self.slot]:
             return
         if dec.name == "Pairing Failed":

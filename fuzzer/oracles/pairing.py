@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import weakref
 from collections import defaultdict
+from collections.abc import Callable
 from types import MethodType
 from typing import Any
 
@@ -154,21 +155,22 @@ class HookPlan:
 
         self.hooks: dict[str, tuple[tuple[Any, int], ...]] = {name: calls(name)
                                                                for name in _HOOKS}
-        #: on_key for KEY events that hold no STK or LTK (key None)
-        self.other_keys = calls("on_key", lambda cls: cls.OTHER_KEYS)
-        self.tester_smp = self._by_name(classes, "on_tester_smp", "TESTER_SMP")
-        self.device_smp = self._by_name(classes, "on_device_smp", "DEVICE_SMP")
+        #: key type -> on_key for KEY events that hold no STK or LTK (key None)
+        self.other_keys = self._by_name(classes, "on_key", lambda cls: _other_keys(cls.OTHER_KEYS))
+        self.tester_smp = self._by_name(classes, "on_tester_smp", lambda cls: cls.TESTER_SMP)
+        self.device_smp = self._by_name(classes, "on_device_smp", lambda cls: cls.DEVICE_SMP)
 
     def _by_name(self, classes: tuple[type[PairingMonitor], ...], hook: str,
-                 names_attr: str) -> _ByName:
-        """SMP PDU name -> the calls of ``hook``; key None: names no class lists."""
-        listed = {n for cls in classes for n in (getattr(cls, names_attr) or ())}
+                 names_of: Callable[[type[PairingMonitor]], frozenset[str] | None]) -> _ByName:
+        """Name -> the calls of ``hook`` for the classes whose ``names_of`` lists it (None: every
+        name); key None: names no class lists."""
+        listed = {n for cls in classes for n in (names_of(cls) or ())}
         out = _ByName()
         for name in (*listed, None):
             out[name] = tuple(
                 (getattr(cls, hook), i) for i, cls in enumerate(classes)
                 if hook in _overridden(cls)
-                and (getattr(cls, names_attr) is None or name in getattr(cls, names_attr)))
+                and (names_of(cls) is None or name in names_of(cls)))  # type: ignore[operator]
         return out
 
     def then(self, cls: type[PairingMonitor]) -> HookPlan:
@@ -179,8 +181,16 @@ class HookPlan:
         return nxt
 
 
+def _other_keys(wanted: bool | frozenset[str]) -> frozenset[str] | None:
+    """``OTHER_KEYS`` as the key types read: None for all of them."""
+    if wanted is True:
+        return None
+    return wanted or frozenset()
+
+
 class _ByName(dict):
-    """SMP PDU name -> hook calls; a name no class lists gets the calls of key None."""
+    """SMP PDU name (or key type) -> hook calls; a name no class lists gets the calls of key
+    None."""
 
     def __missing__(self, name: str | None) -> tuple[tuple[Any, int], ...]:
         calls = self[name] = self[None]
@@ -190,6 +200,20 @@ class _ByName(dict):
 _NO_MONITORS = HookPlan(())
 
 
+class _BoundByName(dict):
+    """A :class:`_ByName` table with each hook bound to its monitor; a name no class lists
+    gets the calls of key None."""
+
+    def __missing__(self, name: str | None) -> tuple[Any, ...]:
+        calls = self[name] = self[None]
+        return calls
+
+
+def _bind(calls: tuple[tuple[Any, int], ...], monitors: list[PairingMonitor]) -> tuple[Any, ...]:
+    """Hook calls as (function, index of the monitor) pairs, as methods of those monitors."""
+    return tuple(MethodType(hook, monitors[i]) for hook, i in calls)
+
+
 class PairingTracker:
     """The link and pairing bookkeeping, done once per event for every pairing monitor of a
     trace; each monitor's overridden hooks are called in the order the monitors joined.
@@ -197,7 +221,11 @@ class PairingTracker:
     The LinkState and Pairing objects are shared: a monitor keeps its own notes on them in
     :meth:`PairingMonitor.notes`, under its slot. Only the tracker holds its monitors (they
     refer to it weakly, and the shared objects name them by slot), so a finished trace's
-    monitors and bookkeeping are freed without the cyclic garbage collector."""
+    monitors and bookkeeping are freed without the cyclic garbage collector.
+
+    The plan's hooks are bound to the tracker's monitors once (:meth:`_bind`; the fuzz loop
+    reuses a tracker trace after trace): an event's hooks are then called as they are, without
+    looking up each one's monitor."""
 
     KINDS = frozenset({ev.PDU, ev.ENCRYPTION, ev.KEY, ev.BOND, ev.CONNECT, ev.DISCONNECT,
                        ev.RESET})
@@ -211,6 +239,7 @@ class PairingTracker:
         self.monitors: list[PairingMonitor] = []
         self._plan = _NO_MONITORS
         self._ref = weakref.ref(self)  # what its monitors hold
+        self._bind()
 
     @classmethod
     def of(cls, trace: Trace) -> PairingTracker:
@@ -233,6 +262,7 @@ class PairingTracker:
         self.monitors.append(monitor)
         cls = type(monitor)
         self._plan = plan.after.get(cls) or plan.then(cls)
+        self._bind()
 
     def like(self, monitors: list[PairingMonitor]) -> PairingTracker:
         """A new tracker joined by ``monitors``: monitors of the classes that joined this one,
@@ -242,7 +272,20 @@ class PairingTracker:
         tracker.monitors = monitors
         for slot, monitor in enumerate(monitors):
             tracker._seat(monitor, slot)
+        tracker._bind()
         return tracker
+
+    def _bind(self) -> None:
+        """The plan's hook calls as methods of this tracker's monitors: by hook name (``hooks``),
+        ``on_key`` for keys other than an STK or LTK, and by SMP PDU name for each side."""
+        plan, monitors = self._plan, self.monitors
+        self.hooks = {name: _bind(calls, monitors) for name, calls in plan.hooks.items()}
+        self.other_keys = _BoundByName({kind: _bind(calls, monitors)
+                                        for kind, calls in plan.other_keys.items()})
+        self.tester_smp = _BoundByName({name: _bind(calls, monitors)
+                                        for name, calls in plan.tester_smp.items()})
+        self.device_smp = _BoundByName({name: _bind(calls, monitors)
+                                        for name, calls in plan.device_smp.items()})
 
     def _seat(self, monitor: PairingMonitor, slot: int) -> None:
         """Give ``monitor`` its slot here, and the tracker's links and held keys."""
@@ -262,6 +305,8 @@ class PairingTracker:
     # --- bookkeeping ---
 
     def _state(self, event: Event) -> LinkState | None:
+        # the per-PDU, key, bond and encryption handlers call this only for another link than
+        # the last event's: the usual case, the same link, is checked first without the call
         link = event.link
         if link is None:
             return self.current
@@ -295,9 +340,8 @@ class PairingTracker:
         p = st.pairing
         if p is not None:
             st.pairing = None
-            mons = self.monitors
-            for hook, i in self._plan.hooks["on_pairing_end"]:
-                hook(mons[i], st, p)
+            for hook in self.hooks["on_pairing_end"]:
+                hook(st, p)
 
     def end_all(self) -> None:
         """Close every pairing still open."""
@@ -331,71 +375,83 @@ class PairingTracker:
             return
         p = st.pairing
         name = dec.name
-        mons = self.monitors
         if event.src == ev.TESTER:
             if name == "Pairing Request":
                 if p is not None:
                     self._end_pairing(st)
                 p = st.pairing = Pairing(event, dict(dec.fields) if dec.error is None else None,
                                          st.conn_id)
-                for hook, i in self._plan.hooks["on_pairing_start"]:
-                    hook(mons[i], st, p, event)
+                for hook in self.hooks["on_pairing_start"]:
+                    hook(st, p, event)
                 return
             if p is not None:
-                p.note(event)
+                if len(p.events) < EVIDENCE_CAP:  # p.note(event), without the call (every PDU)
+                    p.events.append(event)
                 if name == "Pairing Failed" and p.failed is None:
                     p.failed = event
-            by_name = self._plan.tester_smp
+            by_name = self.tester_smp
         else:
             if p is not None:
-                p.note(event)
+                if len(p.events) < EVIDENCE_CAP:  # p.note(event), as above
+                    p.events.append(event)
                 if name == "Pairing Response" and p.response is None and dec.error is None:
                     p.answered(event, dict(dec.fields))
                 elif name == "Pairing Failed" and p.failed is None:
                     p.failed = event
-            by_name = self._plan.device_smp
+            by_name = self.device_smp
+            mons = self.monitors
             for i in st.watchers:
                 m = mons[i]
                 if name not in m.DEVICE_SMP:  # type: ignore[operator]
                     m.on_device_smp(st, p, dec, event)
-        for hook, i in by_name[name]:
-            hook(mons[i], st, p, dec, event)
+        for hook in by_name[name]:
+            hook(st, p, dec, event)
 
     def _att(self, event: Event) -> None:
         """An ATT PDU moves the current link too, whoever reads ATT."""
         st = self.current
         if event.link is not None and (st is None or st.link is not event.link):
             st = self._state(event)  # another link than the last event's
-        mons = self.monitors
-        for hook, i in self._plan.hooks["on_att"]:
-            hook(mons[i], st, event)
+        for hook in self.hooks["on_att"]:
+            hook(st, event)
 
     def _key(self, event: Event) -> None:
-        st = self._state(event)
+        st = self.current
+        if event.link is not None and (st is None or st.link is not event.link):
+            st = self._state(event)  # another link than the last event's
         info = event.info or {}
+        kind = info.get("type")
         key = None
-        if info.get("type") in ("STK", "LTK"):
+        if kind in ("STK", "LTK"):
             key = self._hold(info.get("value"), event, st)
-        mons = self.monitors
-        for hook, i in self._plan.hooks["on_key"] if key is not None else self._plan.other_keys:
-            hook(mons[i], st, event, key)
+        if key is not None:
+            hooks = self.hooks["on_key"]
+        else:
+            try:
+                hooks = self.other_keys[kind]
+            except TypeError:  # not a type's name (an odd hand-made trace): as a type no one reads
+                hooks = self.other_keys[None]
+        for hook in hooks:
+            hook(st, event, key)
 
     def _encryption(self, event: Event) -> None:
-        st = self._state(event)
+        st = self.current
+        if event.link is not None and (st is None or st.link is not event.link):
+            st = self._state(event)  # another link than the last event's
         info = event.info or {}
         if st is not None and st.pairing is not None:
             st.pairing.note(event)
         state, ltk = info.get("state"), key_bytes(info.get("ltk"))
-        mons = self.monitors
-        for hook, i in self._plan.hooks["on_encryption"]:
-            hook(mons[i], st, event, state, ltk)
+        for hook in self.hooks["on_encryption"]:
+            hook(st, event, state, ltk)
 
     def _bond(self, event: Event) -> None:
-        st = self._state(event)
+        st = self.current
+        if event.link is not None and (st is None or st.link is not event.link):
+            st = self._state(event)  # another link than the last event's
         key = self._hold((event.info or {}).get("ltk"), event, st)
-        mons = self.monitors
-        for hook, i in self._plan.hooks["on_bond"]:
-            hook(mons[i], st, event, key)
+        for hook in self.hooks["on_bond"]:
+            hook(st, event, key)
 
     def _connect(self, event: Event) -> None:
         if event.link is not None:
@@ -405,25 +461,24 @@ class PairingTracker:
             self.links[self._anon] = st
             self._anon -= 1
             self.current = st
-        mons = self.monitors
-        for hook, i in self._plan.hooks["on_connect"]:
-            hook(mons[i], st, event)
+        for hook in self.hooks["on_connect"]:
+            hook(st, event)
 
     def _disconnect(self, event: Event) -> None:
-        st = self._state(event)
+        st = self.current
+        if event.link is not None and (st is None or st.link is not event.link):
+            st = self._state(event)  # another link than the last event's
         if st is not None:
             if st.pairing is not None:
                 self._end_pairing(st)
-            mons = self.monitors
-            for hook, i in self._plan.hooks["on_disconnect"]:
-                hook(mons[i], st, event)
+            for hook in self.hooks["on_disconnect"]:
+                hook(st, event)
             self.links.pop(st.conn_id, None)
         self.current = None
 
     def _reset(self, event: Event) -> None:
-        mons = self.monitors
-        for hook, i in self._plan.hooks["on_reset"]:
-            hook(mons[i], event)
+        for hook in self.hooks["on_reset"]:
+            hook(event)
 
 
 _LINK_HANDLERS = {ev.ENCRYPTION: PairingTracker._encryption, ev.BOND: PairingTracker._bond,
@@ -453,8 +508,9 @@ class PairingMonitor(Monitor):
     #: at times (once it noted something on a pairing) calls ``st.watch(self)`` then.
     TESTER_SMP: frozenset[str] | None = None
     DEVICE_SMP: frozenset[str] | None = None
-    #: whether ``on_key`` reads KEY events that hold no STK or LTK (``key`` None)
-    OTHER_KEYS = True
+    #: whether ``on_key`` reads KEY events that hold no STK or LTK (``key`` None): all of them
+    #: (True), none (False) or those of the key types listed
+    OTHER_KEYS: bool | frozenset[str] = True
 
     checked = 0
     #: set when the monitor joins a tracker: its place there (the key of its notes), the

@@ -142,6 +142,12 @@ class _Order:
 
 
 class SmpOrder(PairingMonitor):
+    #: the device PDUs that move the sequence (DEVICE_MOVES) or end it; once the tester sent one
+    #: out of sequence, its link is watched: every device PDU then shows whether the device
+    #: refused or went on
+    DEVICE_SMP = frozenset(name for moves in DEVICE_MOVES.values() for name in moves) | {
+        "Pairing Failed"}
+
     def start(self) -> None:
         self.support: list[Event] = []
 
@@ -191,6 +197,7 @@ class SmpOrder(PairingMonitor):
         o.state = ABORTED
         o.answered = False
         o.reported = False
+        st.watch(self)
 
     def _fail(self, st: LinkState, p: Pairing | None, o: _Order, what: str, event: Event) -> None:
         if o.reported or o.bad is None:
