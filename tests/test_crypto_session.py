@@ -184,11 +184,16 @@ def test_sealed_packets_are_looked_up_by_key_nonce_aad_and_octets(cipher: LinkCi
     assert cipher.decrypt(0x0E, sealed[:-1] + bytes((sealed[-1] ^ 1,)), 7, True) is None
 
 
-def test_sealed_packets_never_decrypted_are_dropped_with_a_new_session() -> None:
+def test_sealed_packets_never_decrypted_stay_bounded() -> None:
     session._SEALED.clear()
     cipher = LinkCipher(SK, IVM, IVS)
     for counter in range(session._SEALED_CAP):
         cipher.encrypt(0x02, b"x", counter, False)
     assert len(session._SEALED) == session._SEALED_CAP
-    LinkCipher(SK, IVM, IVS)
-    assert not session._SEALED
+    last = cipher.encrypt(0x02, b"y", session._SEALED_CAP, False)
+    assert len(session._SEALED) == 1  # the memo was full: cleared, then this packet kept
+    assert cipher.decrypt(0x02, last, session._SEALED_CAP, False) == b"y"
+    # a packet cleared from the memo still decrypts, by AES-CCM
+    first = LinkCipher(SK, IVM, IVS).encrypt(0x02, b"x", 0, False)
+    session._SEALED.clear()
+    assert cipher.decrypt(0x02, first, 0, False) == b"x"

@@ -38,8 +38,8 @@ _DIRECTION_BIT = 1 << 39
 # so it is looked up here rather than computed a second time (AES-CCM is most of a packet's
 # cost). Anything else (another key, counter, header or tampered octets) is decrypted as ever.
 _SEALED: dict[tuple[bytes, bytes, bytes, bytes], bytes] = {}
-# A packet is decrypted, if at all, soon after it is sent, and decryption takes it out; what a
-# lost packet leaves is cleared when a new session starts with the memo full.
+# A packet is decrypted, if at all, soon after it is sent, and decryption takes it out; what
+# lost packets leave is cleared once the memo holds this many (memory stays bounded).
 _SEALED_CAP = 256
 
 
@@ -124,8 +124,6 @@ class LinkCipher:
         self.iv = bytes(ivm) + bytes(ivs)
         # AES takes the key most significant octet first (Vol 3 Part H 2.2.1).
         self._ccm = _CCM[self.sk[::-1]]
-        if len(_SEALED) >= _SEALED_CAP:
-            _SEALED.clear()
 
     def nonce(self, counter: int, from_central: bool) -> bytes:
         """Return the 13-byte CCM nonce for a packet (Vol 6 Part E 2.1).
@@ -158,6 +156,8 @@ class LinkCipher:
         aad = _AAD[header0]
         sealed = self._ccm.encrypt(nonce, payload, aad)
         if type(payload) is bytes:
+            if len(_SEALED) >= _SEALED_CAP:
+                _SEALED.clear()
             _SEALED[self.sk, nonce, aad, sealed] = payload
         return sealed
 

@@ -131,6 +131,7 @@ def make_event(
     ev.memo = None
     return ev
 
+
 #: layer -> octets -> the PDU decoded (None: no codec reads it), filled by
 #: ``fuzzer.trace.describe.decode`` and shared by every trace: a fuzz campaign sends and gets the
 #: same PDUs again and again, and a PDU decoded before has its decoded form from the start.
