@@ -84,6 +84,7 @@ def one(job: tuple[str, str, int, str, float]) -> dict:
             if found:
                 hit = found[0]
                 break
+        campaign.corpus.flush()  # its writer thread done before the folder is removed
     return {"invariant": invariant, "seed": seed, "strategy": strategy,
             "found": hit is not None,
             "seconds": hit["found"]["elapsed_s"] if hit else None,
