@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -110,12 +111,6 @@ def memory(device: str, minutes: float) -> list[tuple[float, float]]:
     return samples, report
 
 
-def median(values: list[float]) -> float:
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=60.0)
@@ -139,7 +134,7 @@ def main() -> int:
                 runs[workers].append(campaign(args.device, args.seconds, workers,
                                               Path(tmp) / f"w{workers}-{i}"))
     rates = {w: [r["stats"]["steps_per_s"] for r in rs] for w, rs in runs.items()}
-    r1, r2 = median(rates[1]), median(rates[2])
+    r1, r2 = statistics.median(rates[1]), statistics.median(rates[2])
     lines += ["| workers | run | steps | steps/s | transitions | corpus |",
               "| --- | --- | --- | --- | --- | --- |"]
     for workers, reports in runs.items():
@@ -147,7 +142,7 @@ def main() -> int:
             st = report["stats"]
             lines.append(f"| {workers} | {i} | {st['steps']} | {st['steps_per_s']:.0f} | "
                          f"{st['transitions']} | {st['corpus']} |")
-        lines.append(f"| {workers} | median | | **{median(rates[workers]):.0f}** | | |")
+        lines.append(f"| {workers} | median | | **{statistics.median(rates[workers]):.0f}** | | |")
     lines += ["", f"One worker: median {r1:.0f} steps/s (runs: "
               f"{', '.join(f'{r:.0f}' for r in rates[1])}). Two workers: median {r2:.0f} "
               f"steps/s, {r2 / r1:.2f}x one worker.", ""]

@@ -64,6 +64,13 @@ class Liveness(Monitor):
             self.violate(f"the device did not answer {what}", pending.step, [pending, event],
                          signature=f"no-answer:{pending.layer}")
 
+    def _smp_at(self, t: int) -> None:
+        """An SMP PDU at time ``t``: after 30 s of SMP silence a pending pairing may have timed
+        out (Vol 3 Part H 3.4)."""
+        if self.last_smp_t is not None and t - self.last_smp_t >= _SMP_TIMEOUT_US:
+            self.smp_may_be_closed = True
+        self.last_smp_t = t
+
     def _request(self, event: Event) -> None:
         """A tester PDU the spec obliges the device to answer, unless one is pending already.
         Only well-formed PDUs within the default sizes count (a longer or malformed one may be
@@ -95,23 +102,15 @@ class Liveness(Monitor):
     def on_tester_smp(self, event: Event) -> None:
         """A tester SMP PDU: a Pairing Request must be answered unless SMP timed out on this
         link earlier (Vol 3 Part H 3.4)."""
-        # after 30 s of SMP silence a pending pairing may have timed out (spelled out here and
-        # in on_device_pdu rather than a helper: one call less for every SMP PDU)
-        last = self.last_smp_t
-        if last is not None and event.t - last >= _SMP_TIMEOUT_US:
-            self.smp_may_be_closed = True
-        self.last_smp_t = event.t
+        self._smp_at(event.t)
         data = event.data
         if data and data[0] == smp.PAIRING_REQUEST and not self.smp_may_be_closed:
             self._request(event)
 
     def on_device_pdu(self, event: Event) -> None:
         """Any device PDU answers the pending request."""
-        if event.layer == "smp":  # the SMP timeout's clock, as in on_tester_smp
-            last = self.last_smp_t
-            if last is not None and event.t - last >= _SMP_TIMEOUT_US:
-                self.smp_may_be_closed = True
-            self.last_smp_t = event.t
+        if event.layer == "smp":
+            self._smp_at(event.t)
         self.pending = None
 
     def on_step(self, event: Event) -> None:

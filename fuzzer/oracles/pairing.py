@@ -305,8 +305,8 @@ class PairingTracker:
     # --- bookkeeping ---
 
     def _state(self, event: Event) -> LinkState | None:
-        # the per-PDU, key, bond and encryption handlers call this only for another link than
-        # the last event's: the usual case, the same link, is checked first without the call
+        # the per-PDU handlers (_smp, _att) call this only for another link than the last
+        # event's: the usual case, the same link, is checked first without the call
         link = event.link
         if link is None:
             return self.current
@@ -375,29 +375,27 @@ class PairingTracker:
             return
         p = st.pairing
         name = dec.name
-        if event.src == ev.TESTER:
-            if name == "Pairing Request":
-                if p is not None:
-                    self._end_pairing(st)
-                p = st.pairing = Pairing(event, dict(dec.fields) if dec.error is None else None,
-                                         st.conn_id)
-                for hook in self.hooks["on_pairing_start"]:
-                    hook(st, p, event)
-                return
+        tester = event.src == ev.TESTER
+        if tester and name == "Pairing Request":
             if p is not None:
-                if len(p.events) < EVIDENCE_CAP:  # p.note(event), without the call (every PDU)
-                    p.events.append(event)
-                if name == "Pairing Failed" and p.failed is None:
+                self._end_pairing(st)
+            p = st.pairing = Pairing(event, dict(dec.fields) if dec.error is None else None,
+                                     st.conn_id)
+            for hook in self.hooks["on_pairing_start"]:
+                hook(st, p, event)
+            return
+        if p is not None:
+            if len(p.events) < EVIDENCE_CAP:  # p.note(event), without the call (every PDU)
+                p.events.append(event)
+            if name == "Pairing Failed":
+                if p.failed is None:  # the first, from either side
                     p.failed = event
+            elif (not tester and name == "Pairing Response" and p.response is None
+                  and dec.error is None):
+                p.answered(event, dict(dec.fields))
+        if tester:
             by_name = self.tester_smp
         else:
-            if p is not None:
-                if len(p.events) < EVIDENCE_CAP:  # p.note(event), as above
-                    p.events.append(event)
-                if name == "Pairing Response" and p.response is None and dec.error is None:
-                    p.answered(event, dict(dec.fields))
-                elif name == "Pairing Failed" and p.failed is None:
-                    p.failed = event
             by_name = self.device_smp
             mons = self.monitors
             for i in st.watchers:
@@ -416,9 +414,7 @@ class PairingTracker:
             hook(st, event)
 
     def _key(self, event: Event) -> None:
-        st = self.current
-        if event.link is not None and (st is None or st.link is not event.link):
-            st = self._state(event)  # another link than the last event's
+        st = self._state(event)
         info = event.info or {}
         kind = info.get("type")
         key = None
@@ -435,9 +431,7 @@ class PairingTracker:
             hook(st, event, key)
 
     def _encryption(self, event: Event) -> None:
-        st = self.current
-        if event.link is not None and (st is None or st.link is not event.link):
-            st = self._state(event)  # another link than the last event's
+        st = self._state(event)
         info = event.info or {}
         if st is not None and st.pairing is not None:
             st.pairing.note(event)
@@ -446,9 +440,7 @@ class PairingTracker:
             hook(st, event, state, ltk)
 
     def _bond(self, event: Event) -> None:
-        st = self.current
-        if event.link is not None and (st is None or st.link is not event.link):
-            st = self._state(event)  # another link than the last event's
+        st = self._state(event)
         key = self._hold((event.info or {}).get("ltk"), event, st)
         for hook in self.hooks["on_bond"]:
             hook(st, event, key)
@@ -465,9 +457,7 @@ class PairingTracker:
             hook(st, event)
 
     def _disconnect(self, event: Event) -> None:
-        st = self.current
-        if event.link is not None and (st is None or st.link is not event.link):
-            st = self._state(event)  # another link than the last event's
+        st = self._state(event)
         if st is not None:
             if st.pairing is not None:
                 self._end_pairing(st)
