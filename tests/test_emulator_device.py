@@ -372,6 +372,32 @@ def test_attribute_copy_for_copies_every_field_and_rebinds_callbacks() -> None:
     assert original.on_read(original, None) == b"first"
 
 
+
+def test_weak_callback_bound_to_is_the_method_bound_anew_and_stays_weak() -> None:
+    """bound_to builds its copy slot by slot: it must hold every slot a WeakCallback made
+    from the bound method holds, call the new object, and not keep it alive."""
+    import gc
+
+    from fuzzer.emulator.weak import WeakCallback
+
+    class Owner:
+        def __init__(self, tag: str) -> None:
+            self.tag = tag
+
+        def hello(self, who: str) -> str:
+            return f"{self.tag} greets {who}"
+
+    first, second = Owner("first"), Owner("second")
+    made = WeakCallback(second.hello)
+    rebound = WeakCallback(first.hello).bound_to(second)
+    for slot in WeakCallback.__slots__:
+        assert hasattr(rebound, slot), slot
+    assert rebound.func is made.func
+    assert rebound.owner is second and rebound("you") == made("you") == "second greets you"
+    del second, made
+    gc.collect()
+    assert rebound.owner is None and rebound("you") is None
+
 def _nordic_crc16(data: bytes, crc: int = 0xFFFF) -> int:
     """Nordic's ``crc16_compute`` (components/libraries/crc16/crc16.c), byte by byte."""
     for byte in data:
